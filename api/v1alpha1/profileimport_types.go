@@ -1,0 +1,266 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ProfileFormat is the format of a profile import file.
+// +kubebuilder:validation:Enum=json;csv
+type ProfileFormat string
+
+const (
+	// ProfileFormatJSON is JSON Lines: one {"customer_id", "changes"} object per line.
+	ProfileFormatJSON ProfileFormat = "json"
+	// ProfileFormatCSV is a header row (customer id, then attribute names) and one row per customer.
+	ProfileFormatCSV ProfileFormat = "csv"
+)
+
+// ValidationMode says what to do with a file that has invalid lines.
+// +kubebuilder:validation:Enum=Strict;SkipInvalid
+type ValidationMode string
+
+const (
+	// ValidationStrict rejects the whole file when one line is invalid; nothing is uploaded.
+	ValidationStrict ValidationMode = "Strict"
+	// ValidationSkipInvalid uploads the valid lines and reports the invalid ones.
+	ValidationSkipInvalid ValidationMode = "SkipInvalid"
+)
+
+// AnnotationRetryUnknownUpload, set to "true" by a person, allows the operator
+// to upload again a file whose earlier upload may or may not have reached
+// Localytics. It is needed only for files with increment changes, which a
+// second upload would count twice.
+const AnnotationRetryUnknownUpload = "imports.localytics.dev/retry-unknown-upload"
+
+// ProfileImportSpec is one bulk import of profile changes. Like a Job, it runs once.
+// +kubebuilder:validation:XValidation:rule="has(self.orgID) != has(self.appID)",message="exactly one of orgID or appID must be set: the scope of the import"
+// +kubebuilder:validation:XValidation:rule="has(self.orgID) == has(oldSelf.orgID) && has(self.appID) == has(oldSelf.appID)",message="the scope (orgID or appID) cannot change once set; create a new ProfileImport instead"
+type ProfileImportSpec struct {
+	// accountRef names the LocalyticsAccount, in the same namespace, whose
+	// credentials and upload budget the import uses.
+	// +required
+	AccountRef LocalObjectReference `json:"accountRef"`
+
+	// orgID scopes the import to an organisation. Excludes appID. Cannot
+	// change once set.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the scope (orgID or appID) cannot change once set; create a new ProfileImport instead"
+	OrgID *int64 `json:"orgID,omitempty"`
+
+	// appID scopes the import to one app. Excludes orgID. Cannot change once set.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the scope (orgID or appID) cannot change once set; create a new ProfileImport instead"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	AppID string `json:"appID,omitempty"`
+
+	// format of the file: json (JSON Lines, the default) or csv. Cannot change
+	// once set.
+	// +optional
+	// +kubebuilder:default=json
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="format cannot change once set; create a new ProfileImport instead"
+	Format ProfileFormat `json:"format,omitempty"`
+
+	// source of the file. Cannot change once set.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="source cannot change once set; create a new ProfileImport instead"
+	Source Source `json:"source"`
+
+	// validation is Strict (the default: one invalid line rejects the file and
+	// nothing is uploaded) or SkipInvalid (the valid lines are uploaded and the
+	// invalid ones reported).
+	// +optional
+	// +kubebuilder:default=Strict
+	Validation ValidationMode `json:"validation,omitempty"`
+}
+
+// ProfileImportPhase is where a ProfileImport is in its life.
+// +kubebuilder:validation:Enum=Pending;Invalid;Queued;Uploading;Processing;Completed;Failed
+type ProfileImportPhase string
+
+const (
+	// PhasePending: the file is not read yet (or its source is missing).
+	PhasePending ProfileImportPhase = "Pending"
+	// PhaseInvalid: the file was rejected by validation; nothing was uploaded.
+	PhaseInvalid ProfileImportPhase = "Invalid"
+	// PhaseQueued: the file is valid and waits for an upload slot.
+	PhaseQueued ProfileImportPhase = "Queued"
+	// PhaseUploading: an upload slot is reserved and the upload is under way.
+	PhaseUploading ProfileImportPhase = "Uploading"
+	// PhaseProcessing: Localytics accepted the file and runs the job.
+	PhaseProcessing ProfileImportPhase = "Processing"
+	// PhaseCompleted: the job completed.
+	PhaseCompleted ProfileImportPhase = "Completed"
+	// PhaseFailed: the job failed.
+	PhaseFailed ProfileImportPhase = "Failed"
+)
+
+// LineError is one invalid line of an import file.
+type LineError struct {
+	// line is the 1-based line number in the file.
+	// +required
+	Line int64 `json:"line"`
+
+	// message says what is wrong, naming the field.
+	// +required
+	Message string `json:"message"`
+}
+
+// ValidationSummary is what validation found in a file.
+type ValidationSummary struct {
+	// validLines is the number of valid lines.
+	// +optional
+	ValidLines int64 `json:"validLines"`
+
+	// invalidLines is the number of invalid lines.
+	// +optional
+	InvalidLines int64 `json:"invalidLines"`
+
+	// hasIncrement is true when the file has increment changes, which are
+	// counted twice if the file is applied twice.
+	// +optional
+	HasIncrement bool `json:"hasIncrement,omitempty"`
+
+	// errors are the first invalid lines, at most 20.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Errors []LineError `json:"errors,omitempty"`
+}
+
+// UploadIntent is recorded before a file is sent, so that an operator that
+// stops between sending and hearing back knows the outcome is unknown.
+type UploadIntent struct {
+	// contentDigest is the digest of the file being sent.
+	// +required
+	ContentDigest string `json:"contentDigest"`
+
+	// startedAt is when the upload started.
+	// +required
+	StartedAt metav1.Time `json:"startedAt"`
+}
+
+// ProfileImportStatistics are the counts Localytics reports for a job.
+type ProfileImportStatistics struct {
+	// successful is the number of profiles imported.
+	// +optional
+	Successful int64 `json:"successful"`
+	// parsed is the number of lines parsed.
+	// +optional
+	Parsed int64 `json:"parsed"`
+	// failed is the number of lines that failed.
+	// +optional
+	Failed int64 `json:"failed"`
+	// total is the number of lines in the file.
+	// +optional
+	Total int64 `json:"total"`
+}
+
+// ProfileImportStatus is the observed state of a ProfileImport.
+type ProfileImportStatus struct {
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are Ready (the job completed), Reconciling and Stalled (only
+	// a person can move the import on; the message says how).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// phase is where the import is in its life.
+	// +optional
+	Phase ProfileImportPhase `json:"phase,omitempty"`
+
+	// contentDigest is the sha256 digest of the file, as sha256:<hex>. A digest
+	// is uploaded at most once.
+	// +optional
+	ContentDigest string `json:"contentDigest,omitempty"`
+
+	// lines is the number of lines in the file.
+	// +optional
+	Lines int64 `json:"lines,omitempty"`
+
+	// bytes is the size of the file.
+	// +optional
+	Bytes int64 `json:"bytes,omitempty"`
+
+	// validation summarises the invalid lines found, if any.
+	// +optional
+	Validation *ValidationSummary `json:"validation,omitempty"`
+
+	// nextUploadSlot is when the account's next upload slot opens, while the
+	// import is Queued.
+	// +optional
+	NextUploadSlot *metav1.Time `json:"nextUploadSlot,omitempty"`
+
+	// uploadIntent is set just before the file is sent and cleared once
+	// Localytics answered.
+	// +optional
+	UploadIntent *UploadIntent `json:"uploadIntent,omitempty"`
+
+	// activityID is the Localytics job id.
+	// +optional
+	ActivityID string `json:"activityID,omitempty"`
+
+	// submittedAt is when Localytics accepted the file.
+	// +optional
+	SubmittedAt *metav1.Time `json:"submittedAt,omitempty"`
+
+	// completedAt is when the job ended, Completed or Failed.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+
+	// statistics are the job's counts, once it ended.
+	// +optional
+	Statistics *ProfileImportStatistics `json:"statistics,omitempty"`
+
+	// errorLogURL is where Localytics lists the lines it could not import.
+	// +optional
+	ErrorLogURL string `json:"errorLogURL,omitempty"`
+}
+
+// ProfileImport is one bulk import of profile changes into Localytics.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pi,categories=localytics
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Activity",type=string,JSONPath=`.status.activityID`
+// +kubebuilder:printcolumn:name="Rows OK",type=integer,JSONPath=`.status.statistics.successful`
+// +kubebuilder:printcolumn:name="Rows Failed",type=integer,JSONPath=`.status.statistics.failed`
+// +kubebuilder:printcolumn:name="Next Slot",type=date,JSONPath=`.status.nextUploadSlot`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountRef.name`,priority=1
+// +kubebuilder:printcolumn:name="Format",type=string,JSONPath=`.spec.format`,priority=1
+// +kubebuilder:printcolumn:name="Lines",type=integer,JSONPath=`.status.lines`,priority=1
+// +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.contentDigest`,priority=1
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+type ProfileImport struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state.
+	// +required
+	Spec ProfileImportSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status ProfileImportStatus `json:"status,omitempty"`
+}
+
+// ProfileImportList is a list of ProfileImports.
+//
+// +kubebuilder:object:root=true
+type ProfileImportList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ProfileImport `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ProfileImport{}, &ProfileImportList{})
+}
