@@ -165,7 +165,3 @@ type AudienceListList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AudienceList `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AudienceList{}, &AudienceListList{})
-}

@@ -169,7 +169,3 @@ type LocalyticsAccountList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []LocalyticsAccount `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&LocalyticsAccount{}, &LocalyticsAccountList{})
-}

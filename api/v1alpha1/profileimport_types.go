@@ -260,7 +260,3 @@ type ProfileImportList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ProfileImport `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ProfileImport{}, &ProfileImportList{})
-}

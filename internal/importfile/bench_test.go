@@ -1,0 +1,169 @@
+package importfile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchSize is about how large the generated benchmark files are: a few MB,
+// large enough that per-file costs vanish, small enough to stay in memory.
+const benchSize = 4 << 20
+
+var benchCities = []string{"Boston", "Berlin", "São Paulo", "Zürich", "Kraków", "東京", "Lagos", "Austin"}
+
+// profileJSONFile generates a realistic profile file: ids, names, emails,
+// dates, counters and sets, now and then a non-ASCII city or an escape.
+func profileJSONFile(size int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b bytes.Buffer
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, `{"customer_id":"cust-%08d","changes":[`, i)
+		n := 1 + rng.IntN(4)
+		for j := 0; j < n; j++ {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			switch rng.IntN(7) {
+			case 0:
+				fmt.Fprintf(&b, `{"op":"assign","attr":"email","value":"user.%d@example.com"}`, rng.IntN(1e6))
+			case 1:
+				fmt.Fprintf(&b, `{"op":"assign","attr":"city","value":%q}`, benchCities[rng.IntN(len(benchCities))])
+			case 2:
+				fmt.Fprintf(&b, `{"op":"assign","attr":"signup","value":"20%02d-%02d-%02d"}`, rng.IntN(25), 1+rng.IntN(12), 1+rng.IntN(28))
+			case 3:
+				fmt.Fprintf(&b, `{"op":"increment","attr":"visits","value":%d}`, rng.IntN(100)-10)
+			case 4:
+				fmt.Fprintf(&b, `{"op":"set-add","attr":"tags","value":["vip","beta-%d","say \"hi\""]}`, rng.IntN(9))
+			case 5:
+				fmt.Fprintf(&b, `{"op":"assign","attr":"lifetime_value","value":%d}`, rng.IntN(1e9))
+			default:
+				b.WriteString(`{"op":"delete","attr":"trial_ends"}`)
+			}
+		}
+		b.WriteString("]}\n")
+	}
+	return b.Bytes()
+}
+
+func profileCSVFile(size int) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var b bytes.Buffer
+	b.WriteString("customer_id,first_name,email,city,signup,plan,notes\n")
+	for i := 0; b.Len() < size; i++ {
+		note := ""
+		if rng.IntN(5) == 0 {
+			note = `"called, said ""later"""`
+		}
+		fmt.Fprintf(&b, "cust-%08d,Name%d,user.%d@example.com,%s,20%02d-%02d-%02d,%s,%s\n",
+			i, rng.IntN(1000), rng.IntN(1e6), benchCities[rng.IntN(len(benchCities))],
+			rng.IntN(25), 1+rng.IntN(12), 1+rng.IntN(28), []string{"free", "pro", ""}[rng.IntN(3)], note)
+	}
+	return b.Bytes()
+}
+
+func audienceJSONLFile(size int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, `{"customer_id":"cust-%08d"}`+"\n", i)
+	}
+	return b.Bytes()
+}
+
+func audienceLinesFile(size int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, "cust-%08d\n", i)
+	}
+	return b.Bytes()
+}
+
+func benchmarkValidate(b *testing.B, data []byte, f Format) {
+	lines := bytes.Count(data, []byte("\n"))
+	rep, err := Validate(context.Background(), bytes.NewReader(data), f)
+	if err != nil || rep.InvalidLines != 0 {
+		b.Fatalf("generated file is not valid: %v %+v", err, rep.Errors)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Validate(context.Background(), bytes.NewReader(data), f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(testing.AllocsPerRun(1, func() {
+		_, _ = Validate(context.Background(), bytes.NewReader(data), f)
+	}))/float64(lines), "allocs/line")
+}
+
+func benchmarkReader(b *testing.B, data []byte, f Format) {
+	lines := bytes.Count(data, []byte("\n"))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	run := func() {
+		// io.Copy's 32 KiB buffer is what an upload through io.Pipe sees.
+		if _, err := io.Copy(io.Discard, struct{ io.Reader }{NewReader(bytes.NewReader(data), f, Strict)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		run()
+	}
+	b.ReportMetric(float64(testing.AllocsPerRun(1, run))/float64(lines), "allocs/line")
+}
+
+func BenchmarkValidateProfileJSON(b *testing.B) {
+	benchmarkValidate(b, profileJSONFile(benchSize), FormatProfileJSON)
+}
+
+func BenchmarkValidateProfileCSV(b *testing.B) {
+	benchmarkValidate(b, profileCSVFile(benchSize), FormatProfileCSV)
+}
+
+func BenchmarkValidateAudienceJSONL(b *testing.B) {
+	benchmarkValidate(b, audienceJSONLFile(benchSize), FormatAudienceJSONL)
+}
+
+func BenchmarkValidateAudienceLines(b *testing.B) {
+	benchmarkValidate(b, audienceLinesFile(benchSize), FormatAudienceLines)
+}
+
+func BenchmarkReaderProfileJSON(b *testing.B) {
+	benchmarkReader(b, profileJSONFile(benchSize), FormatProfileJSON)
+}
+
+func BenchmarkReaderProfileCSV(b *testing.B) {
+	benchmarkReader(b, profileCSVFile(benchSize), FormatProfileCSV)
+}
+
+func BenchmarkReaderAudienceLines(b *testing.B) {
+	benchmarkReader(b, audienceLinesFile(benchSize), FormatAudienceLines)
+}
+
+// BenchmarkEncodingJSONProfile is the yardstick: decoding each line into
+// structs with encoding/json, as the operator would without this package.
+func BenchmarkEncodingJSONProfile(b *testing.B) {
+	data := profileJSONFile(benchSize)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for line := range bytes.Lines(data) {
+			var v struct {
+				CustomerID string `json:"customer_id"`
+				Changes    []struct {
+					Op    string `json:"op"`
+					Attr  string `json:"attr"`
+					Value any    `json:"value"`
+				} `json:"changes"`
+			}
+			if err := json.Unmarshal(line, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

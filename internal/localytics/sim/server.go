@@ -1,0 +1,156 @@
+package sim
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is the simulator. It implements http.Handler and is safe for
+// concurrent use.
+type Server struct {
+	cfg      Config // as given; Reset restores its switches
+	limits   Limits
+	clock    Clock
+	realTime bool // only real time has a background worker (see jobs.go)
+	log      *slog.Logger
+	accounts map[string]Account
+	spoolDir string
+	public   string
+
+	pendingFor time.Duration
+	runningFor time.Duration
+
+	api   *http.ServeMux // the vendor's endpoints, behind faults
+	admin *http.ServeMux // /_sim/, never faulted
+
+	// processMu serialises job processing (see jobs.go); it is always taken
+	// before mu, never while holding mu.
+	processMu sync.Mutex
+
+	mu         sync.Mutex
+	retryAfter bool
+	variants   Variants
+	faults     Faults
+	rng        *rand.Rand
+	budgets    map[budgetKey]*slidingWindow
+	jobs       map[string]*job // by activity id, both UUID and numeric forms
+	queue      []*job          // accepted, not yet processed, in acceptance order
+	nextSeq    int64
+	profiles   map[Scope]map[string]Profile
+	lists      map[int64]*audienceList
+	creating   map[string]int // app id → audience creates accepted but not finished
+	nextListID int64
+	nextAudID  int64
+	uploads    []UploadRecord
+	throttled  []ThrottleRecord
+	worker     bool // a background worker goroutine is running
+	stop       chan struct{}
+	closed     bool
+}
+
+// New returns a simulator configured by cfg.
+func New(cfg Config) *Server {
+	s := &Server{
+		cfg:        cfg,
+		limits:     cfg.Limits.withDefaults(),
+		clock:      cfg.Clock,
+		log:        cfg.Logger,
+		accounts:   make(map[string]Account, len(cfg.Accounts)),
+		spoolDir:   cfg.SpoolDir,
+		pendingFor: max(cfg.PendingFor, 0),
+		runningFor: max(cfg.RunningFor, 0),
+		public:     strings.TrimRight(cfg.PublicURL, "/"),
+		retryAfter: cfg.RetryAfter,
+		variants:   cfg.Variants,
+		// A fixed seed keeps a given ServerErrorRate reproducible run to run.
+		rng:  rand.New(rand.NewPCG(1, 2)),
+		stop: make(chan struct{}),
+	}
+	if s.clock == nil {
+		s.clock = realClock{}
+		s.realTime = true
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for _, a := range cfg.Accounts {
+		s.accounts[a.Key] = a
+	}
+	s.resetStateLocked()
+	s.api = s.apiRoutes()
+	s.admin = s.adminRoutes()
+	return s
+}
+
+// resetStateLocked empties every piece of simulated state. Callers hold mu (or
+// own s exclusively, as New does).
+func (s *Server) resetStateLocked() {
+	for _, j := range s.queue {
+		j.discardUpload()
+	}
+	s.faults = Faults{}
+	s.budgets = map[budgetKey]*slidingWindow{}
+	s.jobs = map[string]*job{}
+	s.queue = nil
+	s.nextSeq = 1000001
+	s.profiles = map[Scope]map[string]Profile{}
+	s.lists = map[int64]*audienceList{}
+	s.creating = map[string]int{}
+	// The vendor's samples use list ids around 31245 and audience ids around 999.
+	s.nextListID = 31245
+	s.nextAudID = 999
+	s.uploads = nil
+	s.throttled = nil
+}
+
+// apiRoutes maps the vendor's endpoints (API-NOTES "Endpoints").
+func (s *Server) apiRoutes() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /v1/imports/profiles/upload", s.handleProfileUpload)
+	m.HandleFunc("POST /v1/imports/profiles/upload/{$}", s.handleProfileUpload)
+	m.HandleFunc("GET /v1/imports/profiles/status/{activity_id}", s.handleProfileStatus)
+	// The create path is documented with a trailing slash; clients drop it.
+	m.HandleFunc("POST /v1/imports/audiences/list", s.handleAudienceCreate)
+	m.HandleFunc("POST /v1/imports/audiences/list/{$}", s.handleAudienceCreate)
+	m.HandleFunc("GET /v1/imports/audiences/list/status/{activity_id}", s.handleAudienceStatus)
+	m.HandleFunc("PUT /v1/imports/audiences/list/{list_id}", s.handleAudienceReplace)
+	m.HandleFunc("PUT /v1/imports/audiences/list/{list_id}/name", s.handleAudienceRename)
+	m.HandleFunc("DELETE /v1/imports/audiences/list/{list_id}", s.handleAudienceDelete)
+	m.HandleFunc("GET /v1/imports/audiences/list/app/{app_id}", s.handleAudienceListByApp)
+	return m
+}
+
+// ServeHTTP logs every request and routes it to the vendor API (behind the
+// injected faults) or to the simulator's own /_sim/ endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.logged(w, r, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_sim" || strings.HasPrefix(r.URL.Path, "/_sim/") {
+			s.admin.ServeHTTP(w, r)
+			return
+		}
+		if s.injectFrontFaults(w, r) {
+			return
+		}
+		s.api.ServeHTTP(w, r)
+	})
+}
+
+// Close stops the background worker and removes the spooled files of jobs not
+// yet processed (such a job ends Failed if it is observed later). Call it when
+// done with a Server whose clock is real, or whose uploads were large.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.stop)
+	for _, j := range s.queue {
+		j.discardUpload()
+	}
+}
