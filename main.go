@@ -8,17 +8,21 @@ import (
 	"flag"
 	"os"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec and OIDC auth for kubeconfigs
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/controllers"
 )
 
 // leaderElectionID is fixed so that every replica of the manager competes for
@@ -79,9 +83,30 @@ func main() {
 		LeaderElectionID:       leaderElectionID,
 		// Release the lease on a clean stop so that a new replica takes over at once.
 		LeaderElectionReleaseOnCancel: true,
+		// Clusters hold tens of thousands of Secrets and ConfigMaps, and the
+		// operator needs a few of them: reads of those two kinds go to the
+		// API server instead of caching them all. Changes to them are noticed
+		// through metadata-only watches (see the controllers), whose cached
+		// objects are also stripped of their managedFields.
+		Client: client.Options{Cache: &client.CacheOptions{
+			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+		}},
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create the manager")
+		os.Exit(1)
+	}
+
+	ctx := ctrl.SetupSignalHandler()
+	clients := controllers.NewLocalyticsClients()
+	if err := (&controllers.LocalyticsAccountReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("localyticsaccount-controller"),
+		Clients:   clients,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		setupLog.Error(err, "unable to set up the controller", "controller", "LocalyticsAccount")
 		os.Exit(1)
 	}
 
@@ -95,7 +120,7 @@ func main() {
 	}
 
 	setupLog.Info("starting the manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "the manager stopped with an error")
 		os.Exit(1)
 	}

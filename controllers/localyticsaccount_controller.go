@@ -1,0 +1,185 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+)
+
+// accountSecretIndex indexes LocalyticsAccounts by spec.secretRef.name, to
+// find the accounts of a Secret that changed.
+const accountSecretIndex = ".spec.secretRef.name"
+
+// conflictRequeue is how soon an account whose status patch met a
+// concurrent write (usually a reservation in its ledger) is reconciled again.
+const conflictRequeue = time.Second
+
+// LocalyticsAccountReconciler verifies the credentials of LocalyticsAccounts
+// and shows their budgets.
+type LocalyticsAccountReconciler struct {
+	// Client reads accounts from the cache and writes their status.
+	client.Client
+	// APIReader reads Secrets from the API server: they are not cached.
+	APIReader client.Reader
+	// Recorder records events on accounts.
+	Recorder recorder.EventRecorder
+	// Clients builds the Localytics clients.
+	Clients *LocalyticsClients
+	// Clock tells the time; nil means real time.
+	Clock clock.PassiveClock
+	// BackoffBase and BackoffMax bound the backoff after transient
+	// failures; zero means 1s and 5m.
+	BackoffBase, BackoffMax time.Duration
+
+	backoff *transientBackoff
+	// verified remembers the last definite answer of the API per account,
+	// so that credentials are verified again only when the Secret or the
+	// spec changed. It is lost on restart, which costs one cheap call per
+	// account.
+	verified verificationCache
+}
+
+// SetupWithManager registers the controller, its index and its watches.
+//
+// Secrets: clusters hold tens of thousands of them, and the operator needs
+// the data of a few. So the manager's client does not cache Secrets
+// (Cache.DisableFor in main.go) and their data is read from the API server
+// when an account is reconciled (APIReader); a rotation is noticed through a
+// metadata-only watch, which caches names and resourceVersions but never the
+// data, and is mapped to the accounts that name the Secret through a field
+// index on spec.secretRef.name.
+func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	r.backoff = newTransientBackoff(r.BackoffBase, r.BackoffMax)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &importsv1alpha1.LocalyticsAccount{}, accountSecretIndex,
+		func(o client.Object) []string {
+			return []string{o.(*importsv1alpha1.LocalyticsAccount).Spec.SecretRef.Name}
+		}); err != nil {
+		return err
+	}
+	// Status changes are watched too (no generation predicate): a
+	// reservation made by a ProfileImport changes the ledger, and the
+	// account must then requeue for the time that reservation expires.
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&importsv1alpha1.LocalyticsAccount{}).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
+		Named("localyticsaccount").
+		Complete(r)
+}
+
+// accountsOfSecret maps a Secret to the accounts that name it.
+func (r *LocalyticsAccountReconciler) accountsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var accounts importsv1alpha1.LocalyticsAccountList
+	if err := r.List(ctx, &accounts, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{accountSecretIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the accounts of a Secret", "secret", client.ObjectKeyFromObject(secret))
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(accounts.Items))
+	for _, a := range accounts.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&a)})
+	}
+	return requests
+}
+
+// Reconcile reads the account and runs its phases, then writes its status
+// once.
+func (r *LocalyticsAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	log := ctrl.LoggerFrom(ctx)
+	account := &importsv1alpha1.LocalyticsAccount{}
+	if err := r.Get(ctx, req.NamespacedName, account); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.verified.forget(req.NamespacedName)
+			r.backoff.reset(req)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !account.DeletionTimestamp.IsZero() {
+		// Nothing outside the cluster belongs to an account: no finalizer,
+		// nothing to clean up.
+		return ctrl.Result{}, nil
+	}
+
+	before := account.DeepCopy()
+	defer func() {
+		if retErr != nil || equality.Semantic.DeepEqual(before.Status, account.Status) {
+			return
+		}
+		// Optimistic lock: the ledger lives in this status too, and a
+		// reservation made since the account was read must not be
+		// overwritten. On a conflict the account is simply read again.
+		err := r.Status().Patch(ctx, account, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		switch {
+		case apierrors.IsConflict(err):
+			log.V(1).Info("the account changed while it was reconciled; reconciling again")
+			result = ctrl.Result{RequeueAfter: conflictRequeue}
+		case apierrors.IsNotFound(err):
+			result = ctrl.Result{}
+		case err != nil:
+			retErr = err
+		}
+	}()
+
+	now := r.Clock.Now()
+	refresh := r.reconcileBudget(account, now)
+	err := r.reconcileCredentials(ctx, account)
+	return minResult(r.finish(ctx, req, account, err, now), requeueAt(now, refresh)), nil
+}
+
+// verification is what the API said about one version of an account's
+// credentials.
+type verification struct {
+	// uid, generation and secretVersion identify what was verified.
+	uid           types.UID
+	generation    int64
+	secretVersion string
+	// refused is the stalled failure the API answered, nil when the
+	// credentials were accepted.
+	refused *phaseError
+}
+
+func (v verification) matches(account *importsv1alpha1.LocalyticsAccount, secretVersion string) bool {
+	return v.uid == account.UID && v.generation == account.Generation && v.secretVersion == secretVersion
+}
+
+type verificationCache struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]verification
+}
+
+func (c *verificationCache) get(key types.NamespacedName) (verification, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[key]
+	return v, ok
+}
+
+func (c *verificationCache) put(key types.NamespacedName, v verification) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[types.NamespacedName]verification{}
+	}
+	c.m[key] = v
+}
+
+func (c *verificationCache) forget(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}

@@ -1,0 +1,101 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/ledger"
+	"github.com/localytics-operator/localytics-operator/internal/localytics"
+)
+
+// probeActivityID is an activity id no import can have. A status request
+// (P2) for it is the cheapest call that proves the credentials: 404 means
+// the key was accepted, 401 or 403 that it was not.
+const probeActivityID = "00000000-0000-0000-0000-000000000000"
+
+// verifyTimeout bounds the probe, retries inside the client included.
+const verifyTimeout = 30 * time.Second
+
+// reconcileBudget prunes the upload ledger and shows what it leaves. It
+// returns when the numbers next change by themselves (the oldest entry
+// leaves the window), zero when never.
+func (r *LocalyticsAccountReconciler) reconcileBudget(account *importsv1alpha1.LocalyticsAccount, now time.Time) time.Time {
+	summary := ledger.Summarize(account.Status.UploadLedger, ledger.UploadLimitOf(account.Spec.Limits), now)
+	ledger.ApplySummary(&account.Status, summary)
+	return summary.Refresh
+}
+
+// reconcileCredentials reads the Secret and verifies the credentials with
+// the API, unless this version of them was already verified.
+func (r *LocalyticsAccountReconciler) reconcileCredentials(ctx context.Context, account *importsv1alpha1.LocalyticsAccount) error {
+	log := ctrl.LoggerFrom(ctx).WithValues("secret", klog.KRef(account.Namespace, account.Spec.SecretRef.Name))
+	creds, err := readCredentials(ctx, r.APIReader, account)
+	if err != nil {
+		return err
+	}
+	key := client.ObjectKeyFromObject(account)
+	if v, ok := r.verified.get(key); ok && v.matches(account, creds.secretVersion) {
+		if v.refused != nil {
+			return v.refused
+		}
+		return nil
+	}
+
+	api, err := r.Clients.For(account, creds.creds)
+	if err != nil {
+		// The key or the endpoint cannot make a request at all (the CRD
+		// validates the endpoint, so this is a key with a ':').
+		return stalled(ReasonCredentialsInvalid, err, "the credentials in Secret %q cannot be used: %v", account.Spec.SecretRef.Name, err)
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+	_, err = api.ProfileJobStatus(probeCtx, probeActivityID)
+
+	v := verification{uid: account.UID, generation: account.Generation, secretVersion: creds.secretVersion}
+	switch {
+	case err == nil || localytics.IsNotFound(err):
+		log.Info("credentials verified", "endpoint", account.Spec.Endpoint)
+		r.Recorder.Eventf(account, nil, corev1.EventTypeNormal, ReasonCredentialsVerified, "VerifyCredentials",
+			"The credentials in Secret %q were accepted by %s", account.Spec.SecretRef.Name, account.Spec.Endpoint)
+		r.verified.put(key, v)
+		return nil
+	case localytics.IsUnauthorized(err) || localytics.IsForbidden(err):
+		v.refused = classify(err)
+		v.refused.message = refusedMessage(account, err)
+		log.Info("credentials refused", "error", err.Error())
+		r.Recorder.Eventf(account, nil, corev1.EventTypeWarning, ReasonCredentialsRefused, "VerifyCredentials", "%s", v.refused.message)
+		r.verified.put(key, v)
+		return v.refused
+	}
+	var apiErr *localytics.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode < 500 && apiErr.StatusCode != http.StatusTooManyRequests {
+		// Any other answer to a plain status request means the endpoint is
+		// not the Localytics API: only a change of spec.endpoint helps.
+		v.refused = stalled(ReasonEndpointUnexpected, err,
+			"%s answered a status request with %d %s; check spec.endpoint", account.Spec.Endpoint, apiErr.StatusCode, http.StatusText(apiErr.StatusCode))
+		r.Recorder.Eventf(account, nil, corev1.EventTypeWarning, ReasonEndpointUnexpected, "VerifyCredentials", "%s", v.refused.message)
+		r.verified.put(key, v)
+		return v.refused
+	}
+	// 429, 5xx, network: classify decides when to try again; nothing is
+	// remembered, so the next reconcile verifies again.
+	return err
+}
+
+func refusedMessage(account *importsv1alpha1.LocalyticsAccount, err error) string {
+	status := http.StatusUnauthorized
+	var apiErr *localytics.APIError
+	if errors.As(err, &apiErr) {
+		status = apiErr.StatusCode
+	}
+	return "credentials refused: " + account.Spec.Endpoint + " answered " + http.StatusText(status) +
+		" to the credentials in Secret \"" + account.Spec.SecretRef.Name + "\"; update the Secret's api-key and api-secret"
+}

@@ -1,0 +1,114 @@
+package ledger
+
+import (
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+)
+
+// DefaultUploadLimit is the vendor's profile upload budget, used when an
+// account's spec names none (the CRD defaults it, so only objects written
+// before the default existed lack it).
+var DefaultUploadLimit = UploadLimit{Count: 10, Window: time.Hour}
+
+// UploadLimit allows Count uploads in any sliding window of length Window.
+type UploadLimit struct {
+	Count  int
+	Window time.Duration
+}
+
+// UploadLimitOf returns the profile upload budget of an account's limits,
+// DefaultUploadLimit when unset or invalid.
+func UploadLimitOf(limits importsv1alpha1.AccountLimits) UploadLimit {
+	l := limits.ProfileUploads
+	if l == nil || l.Count < 1 || l.Window.Duration <= 0 {
+		return DefaultUploadLimit
+	}
+	return UploadLimit{Count: int(l.Count), Window: l.Window.Duration}
+}
+
+// Summary is what a ledger says about the budget at one instant.
+type Summary struct {
+	// InWindow are the entries still inside the window, oldest first.
+	InWindow []importsv1alpha1.UploadReservation
+	// Left is how many uploads the window still allows; never negative.
+	Left int32
+	// NextSlot is when a slot opens, set only while none is left. It is
+	// rounded up to the second because status.nextUploadSlot is stored with
+	// second precision, and a slot must never appear to open early.
+	NextSlot *metav1.Time
+	// Refresh is when the summary next changes by itself (the oldest entry
+	// leaves the window); zero for an empty ledger. The account controller
+	// requeues for it so that the printed numbers stay true.
+	Refresh time.Time
+}
+
+// Summarize computes the budget from a ledger and a limit at now. Entries
+// count until their time plus the window, exclusive: the slot of an entry
+// taken at t opens at exactly t+Window.
+func Summarize(entries []importsv1alpha1.UploadReservation, limit UploadLimit, now time.Time) Summary {
+	in := Prune(entries, limit, now)
+	s := Summary{InWindow: in, Left: int32(max(limit.Count-len(in), 0))}
+	if len(in) > 0 {
+		s.Refresh = in[0].Time.Add(limit.Window)
+	}
+	if s.Left == 0 {
+		// With more entries than the limit (it was lowered), enough of them
+		// must leave for one slot to open.
+		opens := in[len(in)-limit.Count].Time.Add(limit.Window)
+		s.NextSlot = &metav1.Time{Time: ceilTo(opens, time.Second)}
+	}
+	return s
+}
+
+// Prune returns the entries of the ledger still inside the window at now,
+// sorted oldest first, in a new slice.
+func Prune(entries []importsv1alpha1.UploadReservation, limit UploadLimit, now time.Time) []importsv1alpha1.UploadReservation {
+	cutoff := now.Add(-limit.Window)
+	out := make([]importsv1alpha1.UploadReservation, 0, len(entries))
+	for _, e := range entries {
+		if e.Time.After(cutoff) {
+			out = append(out, *e.DeepCopy())
+		}
+	}
+	sortEntries(out)
+	return out
+}
+
+// ApplySummary writes the pruned ledger and the numbers derived from it into
+// an account's status, so that uploadLedger, uploadsLeft and nextUploadSlot
+// always agree.
+func ApplySummary(status *importsv1alpha1.LocalyticsAccountStatus, s Summary) {
+	status.UploadLedger = s.InWindow
+	if len(status.UploadLedger) == 0 {
+		status.UploadLedger = nil
+	}
+	left := s.Left
+	status.UploadsLeft = &left
+	status.NextUploadSlot = s.NextSlot
+}
+
+func sortEntries(entries []importsv1alpha1.UploadReservation) {
+	slices.SortStableFunc(entries, func(a, b importsv1alpha1.UploadReservation) int {
+		return a.Time.Compare(b.Time.Time)
+	})
+}
+
+// EntryTime is the time an entry records for an event at t: t rounded up to
+// the microsecond, the precision metav1.MicroTime keeps. Rounding down would
+// make the slot open up to a microsecond early.
+func EntryTime(t time.Time) metav1.MicroTime {
+	return metav1.MicroTime{Time: ceilTo(t, time.Microsecond).UTC()}
+}
+
+// ceilTo rounds t up to a multiple of d (time.Truncate rounds down).
+func ceilTo(t time.Time, d time.Duration) time.Time {
+	down := t.Truncate(d)
+	if down.Equal(t) {
+		return down
+	}
+	return down.Add(d)
+}

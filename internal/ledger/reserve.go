@@ -1,0 +1,191 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+)
+
+// Client is what the ledger needs from the API server. Its reads must not
+// come from an informer cache: a stale read only costs a conflict, but it
+// costs it again on every retry until the cache catches up. In a manager,
+// build one with Uncached(mgr.GetAPIReader(), mgr.GetClient()).
+type Client interface {
+	client.Reader
+	client.StatusClient
+}
+
+type uncached struct {
+	client.Reader
+	client.StatusClient
+}
+
+// Uncached combines a reader that goes to the API server (a manager's
+// GetAPIReader) with a client that writes the status subresource.
+func Uncached(reader client.Reader, writer client.StatusClient) Client {
+	return uncached{Reader: reader, StatusClient: writer}
+}
+
+// conflictBackoff spreads racing reservers out. Each round at least one of
+// them wins, so the number of steps bounds how many reservers can race for
+// the same account before one gives up with a conflict (which its reconciler
+// then retries). Full jitter keeps the losers from arriving together again.
+var conflictBackoff = wait.Backoff{
+	Duration: 5 * time.Millisecond,
+	Factor:   1.5,
+	Jitter:   1.0,
+	Steps:    20,
+	Cap:      time.Second,
+}
+
+// Reservation is an upload slot held in an account's ledger.
+type Reservation struct {
+	// Time is when the slot was taken (or, after RecordSent, when the upload
+	// was sent); the slot opens again one window later.
+	Time time.Time
+	// Existing is true when the owner already held a slot for the same
+	// digest, and no new one was taken.
+	Existing bool
+	// Left is how many slots the window still allows after this one.
+	Left int32
+}
+
+// NoSlotError says that every slot of the window is taken.
+type NoSlotError struct {
+	// NextSlot is when the next slot opens.
+	NextSlot time.Time
+}
+
+func (e *NoSlotError) Error() string {
+	// NextSlot stays out so that a condition message built from the error
+	// stays the same while the caller waits.
+	return "no profile upload slot is left in the account's window"
+}
+
+// IsNoSlot reports whether err is a *NoSlotError and returns it.
+func IsNoSlot(err error) (*NoSlotError, bool) {
+	var noSlot *NoSlotError
+	ok := errors.As(err, &noSlot)
+	return noSlot, ok
+}
+
+// Reserve takes a profile upload slot in the ledger of account for owner
+// (the namespace/name of a ProfileImport) and the digest of its file, at now.
+//
+// It re-reads the account, forgets the entries that left the window, and
+//   - returns the slot owner already holds for digest, if any: a reconcile
+//     retried after a crash must not take a second slot for the same file;
+//   - otherwise takes a new slot if the window allows one;
+//   - otherwise returns a *NoSlotError with the time the next slot opens.
+//
+// Every write carries the resourceVersion that was read; on a conflict the
+// account is read again and the decision taken again.
+func Reserve(ctx context.Context, c Client, account types.NamespacedName, owner, digest string, now time.Time) (Reservation, error) {
+	if owner == "" {
+		return Reservation{}, errors.New("ledger: a reservation needs an owner")
+	}
+	var res Reservation
+	err := update(ctx, c, account, now, func(entries []importsv1alpha1.UploadReservation, limit UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
+		if i := find(entries, owner, digest); i >= 0 {
+			res = Reservation{Time: entries[i].Time.Time, Existing: true, Left: int32(max(limit.Count-len(entries), 0))}
+			return nil, nil
+		}
+		if len(entries) >= limit.Count {
+			return nil, &NoSlotError{NextSlot: entries[len(entries)-limit.Count].Time.Add(limit.Window)}
+		}
+		entry := importsv1alpha1.UploadReservation{Time: EntryTime(now), ProfileImport: owner, ContentDigest: digest}
+		res = Reservation{Time: entry.Time.Time, Left: int32(limit.Count - len(entries) - 1)}
+		return append(entries, entry), nil
+	})
+	if err != nil {
+		return Reservation{}, err
+	}
+	return res, nil
+}
+
+// RecordSent moves the slot of owner and digest to sentAt, the time its
+// upload was sent, when that is later than the time it was taken. The vendor
+// counts an upload from its arrival, which is after the reservation; without
+// this the ledger would free the slot before the vendor does, and the next
+// upload in that slot would meet a 429. It returns false when owner holds no
+// slot for digest (it left the window, or was released).
+func RecordSent(ctx context.Context, c Client, account types.NamespacedName, owner, digest string, sentAt time.Time) (bool, error) {
+	found := false
+	err := update(ctx, c, account, sentAt, func(entries []importsv1alpha1.UploadReservation, _ UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
+		i := find(entries, owner, digest)
+		found = i >= 0
+		at := EntryTime(sentAt)
+		if !found || !at.After(entries[i].Time.Time) {
+			return nil, nil
+		}
+		entries[i].Time = at
+		return entries, nil
+	})
+	return found, err
+}
+
+// Release gives back the slot of owner and digest, for an upload that was
+// never sent (it was refused before its body went out). It returns false when
+// there was no such slot. Never release a slot whose upload may have reached
+// the vendor: the vendor counts it whatever happened to the answer.
+func Release(ctx context.Context, c Client, account types.NamespacedName, owner, digest string, now time.Time) (bool, error) {
+	found := false
+	err := update(ctx, c, account, now, func(entries []importsv1alpha1.UploadReservation, _ UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
+		i := find(entries, owner, digest)
+		if found = i >= 0; !found {
+			return nil, nil
+		}
+		return append(entries[:i], entries[i+1:]...), nil
+	})
+	return found, err
+}
+
+// change decides on the pruned entries of a ledger. It returns the new
+// entries to write, or nil to write nothing.
+type change func(entries []importsv1alpha1.UploadReservation, limit UploadLimit) ([]importsv1alpha1.UploadReservation, error)
+
+// update reads the account, applies a change to its pruned ledger and
+// writes the status with the resourceVersion it read, again from the
+// start on a conflict.
+func update(ctx context.Context, c Client, key types.NamespacedName, now time.Time, decide change) error {
+	err := retry.RetryOnConflict(conflictBackoff, func() error {
+		var account importsv1alpha1.LocalyticsAccount
+		if err := c.Get(ctx, key, &account); err != nil {
+			return err
+		}
+		limit := UploadLimitOf(account.Spec.Limits)
+		entries, err := decide(Prune(account.Status.UploadLedger, limit, now), limit)
+		if err != nil || entries == nil {
+			return err
+		}
+		ApplySummary(&account.Status, Summarize(entries, limit, now))
+		// Update, not a patch: it fails with a conflict when the account
+		// changed since it was read, which is what serialises reservers.
+		return c.Status().Update(ctx, &account)
+	})
+	if err != nil {
+		if _, ok := IsNoSlot(err); ok {
+			return err
+		}
+		return fmt.Errorf("ledger: updating the upload ledger of account %s: %w", key, err)
+	}
+	return nil
+}
+
+// find returns the index of the entry of owner and digest, or -1.
+func find(entries []importsv1alpha1.UploadReservation, owner, digest string) int {
+	for i, e := range entries {
+		if e.ProfileImport == owner && e.ContentDigest == digest {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,259 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/testenv"
+)
+
+// These tests run Reserve against a real API server: the ledger's promise
+// rests on its optimistic concurrency, which no fake reproduces.
+
+var (
+	restConfig *rest.Config
+	scheme     = runtime.NewScheme()
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runWithAPIServer(m))
+}
+
+func runWithAPIServer(m *testing.M) int {
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	if err := importsv1alpha1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	env, err := testenv.New()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	restConfig, err = env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the API server:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	return m.Run()
+}
+
+// newClient returns a client of its own, as a separate replica would have.
+func newClient(g Gomega) client.Client {
+	c, err := client.New(restConfig, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// newAccount creates a namespace and an account with the given upload limit.
+func newAccount(t *testing.T, g Gomega, c client.Client, limit UploadLimit) types.NamespacedName {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ledger-"}}
+	g.Expect(c.Create(ctx, ns)).To(Succeed())
+	account := &importsv1alpha1.LocalyticsAccount{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "acme"},
+		Spec: importsv1alpha1.LocalyticsAccountSpec{
+			SecretRef: importsv1alpha1.LocalObjectReference{Name: "acme-credentials"},
+			Limits: importsv1alpha1.AccountLimits{ProfileUploads: &importsv1alpha1.RateLimit{
+				Count: int32(limit.Count), Window: metav1.Duration{Duration: limit.Window},
+			}},
+		},
+	}
+	g.Expect(c.Create(ctx, account)).To(Succeed())
+	return client.ObjectKeyFromObject(account)
+}
+
+func getAccount(g Gomega, c client.Client, key types.NamespacedName) *importsv1alpha1.LocalyticsAccount {
+	var account importsv1alpha1.LocalyticsAccount
+	g.Expect(c.Get(context.Background(), key, &account)).To(Succeed())
+	return &account
+}
+
+func TestReserveRespectsTheCount(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c := newClient(g)
+	key := newAccount(t, g, c, UploadLimit{Count: 3, Window: time.Hour})
+	now := time.Now()
+
+	for i := range 3 {
+		res, err := Reserve(ctx, c, key, fmt.Sprintf("%s/import-%d", key.Namespace, i), "sha256:file", now.Add(time.Duration(i)*time.Minute))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(res.Existing).To(BeFalse())
+		g.Expect(res.Left).To(BeEquivalentTo(2 - i))
+	}
+	_, err := Reserve(ctx, c, key, key.Namespace+"/import-3", "sha256:file", now.Add(3*time.Minute))
+	noSlot, ok := IsNoSlot(err)
+	g.Expect(ok).To(BeTrue(), "got %v", err)
+	g.Expect(noSlot.NextSlot).To(BeTemporally("~", now.Add(time.Hour), time.Microsecond))
+	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", now.Add(time.Hour)))
+
+	account := getAccount(g, c, key)
+	g.Expect(account.Status.UploadLedger).To(HaveLen(3))
+	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
+	g.Expect(account.Status.NextUploadSlot).NotTo(BeNil())
+	g.Expect(account.Status.NextUploadSlot.Time).NotTo(BeTemporally("<", noSlot.NextSlot))
+}
+
+func TestReserveIsIdempotentPerOwnerAndDigest(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c := newClient(g)
+	key := newAccount(t, g, c, UploadLimit{Count: 2, Window: time.Hour})
+	now := time.Now()
+	owner := key.Namespace + "/profiles"
+
+	first, err := Reserve(ctx, c, key, owner, "sha256:one", now)
+	g.Expect(err).NotTo(HaveOccurred())
+	// A reconcile retried after a crash asks again, later.
+	again, err := Reserve(ctx, c, key, owner, "sha256:one", now.Add(time.Minute))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(again.Existing).To(BeTrue())
+	g.Expect(again.Time).To(BeTemporally("==", first.Time))
+	g.Expect(getAccount(g, c, key).Status.UploadLedger).To(HaveLen(1))
+
+	// The same owner with another file takes another slot.
+	other, err := Reserve(ctx, c, key, owner, "sha256:two", now.Add(2*time.Minute))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(other.Existing).To(BeFalse())
+	account := getAccount(g, c, key)
+	g.Expect(account.Status.UploadLedger).To(HaveLen(2))
+	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
+
+	// With the window full, the holder of a slot still gets it back.
+	again, err = Reserve(ctx, c, key, owner, "sha256:one", now.Add(3*time.Minute))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(again.Existing).To(BeTrue())
+}
+
+func TestReserveAfterTheWindowExpires(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c := newClient(g)
+	key := newAccount(t, g, c, UploadLimit{Count: 1, Window: time.Hour})
+	now := time.Now()
+
+	first, err := Reserve(ctx, c, key, key.Namespace+"/a", "sha256:a", now)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	_, err = Reserve(ctx, c, key, key.Namespace+"/b", "sha256:b", first.Time.Add(time.Hour-time.Microsecond))
+	_, ok := IsNoSlot(err)
+	g.Expect(ok).To(BeTrue(), "a microsecond before the window ends the slot is still taken: %v", err)
+
+	res, err := Reserve(ctx, c, key, key.Namespace+"/b", "sha256:b", first.Time.Add(time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Existing).To(BeFalse())
+	account := getAccount(g, c, key)
+	g.Expect(account.Status.UploadLedger).To(HaveLen(1), "the expired entry was pruned")
+	g.Expect(account.Status.UploadLedger[0].ProfileImport).To(Equal(key.Namespace + "/b"))
+}
+
+func TestReleaseAndRecordSent(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c := newClient(g)
+	key := newAccount(t, g, c, UploadLimit{Count: 1, Window: time.Hour})
+	now := time.Now()
+	owner := key.Namespace + "/a"
+
+	_, err := Reserve(ctx, c, key, owner, "sha256:a", now)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	sent, err := RecordSent(ctx, c, key, owner, "sha256:a", now.Add(3*time.Second))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sent).To(BeTrue())
+	_, err = Reserve(ctx, c, key, key.Namespace+"/b", "sha256:b", now.Add(time.Hour+time.Second))
+	noSlot, ok := IsNoSlot(err)
+	g.Expect(ok).To(BeTrue(), "the slot counts from the time it was sent: %v", err)
+	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", now.Add(time.Hour+3*time.Second)))
+
+	released, err := Release(ctx, c, key, owner, "sha256:a", now.Add(5*time.Second))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(released).To(BeTrue())
+	account := getAccount(g, c, key)
+	g.Expect(account.Status.UploadLedger).To(BeEmpty())
+	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(1))
+	g.Expect(account.Status.NextUploadSlot).To(BeNil())
+
+	released, err = Release(ctx, c, key, owner, "sha256:a", now.Add(6*time.Second))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(released).To(BeFalse())
+}
+
+func TestReserveOfAMissingAccount(t *testing.T) {
+	g := NewWithT(t)
+	_, err := Reserve(context.Background(), newClient(g), types.NamespacedName{Namespace: "default", Name: "absent"}, "default/a", "sha256:a", time.Now())
+	g.Expect(err).To(HaveOccurred())
+	_, ok := IsNoSlot(err)
+	g.Expect(ok).To(BeFalse())
+}
+
+// Twenty reservers, each with a client of its own as separate replicas would
+// have, race for ten slots: exactly ten win, the others learn when the next
+// slot opens, and the ledger holds exactly the winners.
+func TestConcurrentReserversNeverExceedTheLimit(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	admin := newClient(g)
+	key := newAccount(t, g, admin, UploadLimit{Count: 10, Window: time.Hour})
+	now := time.Now()
+
+	const reservers = 20
+	var (
+		wg       sync.WaitGroup
+		start    = make(chan struct{})
+		mu       sync.Mutex
+		won      []string
+		noSlot   int
+		failures []error
+	)
+	for i := range reservers {
+		c := newClient(g)
+		owner := fmt.Sprintf("%s/import-%02d", key.Namespace, i)
+		wg.Go(func() {
+			<-start
+			_, err := Reserve(ctx, c, key, owner, "sha256:"+owner, now)
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := IsNoSlot(err); ok {
+				noSlot++
+				return
+			}
+			if err != nil {
+				failures = append(failures, err)
+				return
+			}
+			won = append(won, owner)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	g.Expect(failures).To(BeEmpty())
+	g.Expect(won).To(HaveLen(10))
+	g.Expect(noSlot).To(Equal(10))
+	account := getAccount(g, admin, key)
+	var holders []string
+	for _, e := range account.Status.UploadLedger {
+		holders = append(holders, e.ProfileImport)
+	}
+	g.Expect(holders).To(ConsistOf(won))
+	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
+}
