@@ -61,6 +61,11 @@ verify: generate manifests ## Regenerate code, CRDs and RBAC, and fail if anythi
 test: manifests generate fmt vet control-plane ## Run every test against a real API server (builds the control plane once).
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: bench
+bench: ## Run the validation and upload benchmarks, then hack/bench-upload.sh (operator vs curl; see docs/benchmarks.md).
+	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/...
+	hack/bench-upload.sh
+
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, kubectl and etcd from the Go module proxy into bin/k8s (once).
 	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-control-plane.sh

@@ -27,6 +27,7 @@ type options struct {
 	running    time.Duration
 	publicURL  string
 	spoolDir   string
+	discard    bool
 	faults     sim.Faults
 	variants   sim.Variants
 	logFormat  string
@@ -36,15 +37,16 @@ type options struct {
 // SetFaults because they count down at run time.
 func (o options) config(log *slog.Logger) sim.Config {
 	return sim.Config{
-		Accounts:   o.accounts,
-		Limits:     o.limits,
-		RetryAfter: o.retryAfter,
-		PendingFor: o.pending,
-		RunningFor: o.running,
-		PublicURL:  o.publicURL,
-		Logger:     log,
-		Variants:   o.variants,
-		SpoolDir:   o.spoolDir,
+		Accounts:       o.accounts,
+		Limits:         o.limits,
+		RetryAfter:     o.retryAfter,
+		PendingFor:     o.pending,
+		RunningFor:     o.running,
+		PublicURL:      o.publicURL,
+		Logger:         log,
+		Variants:       o.variants,
+		SpoolDir:       o.spoolDir,
+		DiscardUploads: o.discard,
 	}
 }
 
@@ -140,6 +142,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.running, "running", 3*time.Second, "how long a job stays Running (at least)")
 	fs.StringVar(&o.publicURL, "public-url", "", "base URL of error_log links (default: from the request's Host)")
 	fs.StringVar(&o.spoolDir, "spool-dir", "", "directory for large uploads awaiting processing (default: the system temp dir)")
+	fs.BoolVar(&o.discard, "discard-uploads", false, "benchmarks only: count the file of every upload and drop it instead of spooling it (its job then fails)")
 	fs.Float64Var(&o.faults.ServerErrorRate, "server-error-rate", 0, "fault: fraction (0..1) of API requests answered 500/503")
 	fs.DurationVar(&o.faults.Delay, "delay", 0, "fault: delay added to every API reply")
 	fs.IntVar(&o.faults.DropAfterAccept, "drop-after-accept", 0, "fault: the next N accepted uploads close the connection without a reply")

@@ -67,7 +67,7 @@ func TestParseFlags(t *testing.T) {
 				"--addr", "127.0.0.1:0", "--account", "a:b:org=1", "--account", "c:d:app=x",
 				"--profile-uploads", "3", "--profile-upload-window", "10s", "--profile-status", "5", "--profile-status-window", "2s",
 				"--audience-calls", "7", "--audience-call-window", "3s", "--audience-lists-per-app", "4", "--max-upload-bytes", "1000",
-				"--retry-after=false", "--pending", "1s", "--running", "2s", "--public-url", "http://sim:8787",
+				"--retry-after=false", "--discard-uploads", "--pending", "1s", "--running", "2s", "--public-url", "http://sim:8787",
 				"--server-error-rate", "0.1", "--delay", "5ms", "--drop-after-accept", "1", "--malformed-json", "2",
 				"--throttle", "3", "--fail-jobs", "4", "--variants", "scopet,numeric-ids,lower-case-status", "--log-format", "json",
 			},
@@ -78,6 +78,7 @@ func TestParseFlags(t *testing.T) {
 					AudienceCalls: 7, AudienceCallWindow: 3 * time.Second, AudienceListsPerApp: 4, MaxUploadBytes: 1000,
 				}))
 				g.Expect(o.retryAfter).To(BeFalse())
+				g.Expect(o.discard).To(BeTrue())
 				g.Expect(o.faults).To(Equal(sim.Faults{ServerErrorRate: 0.1, Delay: 5 * time.Millisecond, DropAfterAccept: 1, MalformedJSON: 2, Throttle: 3, FailJobs: 4}))
 				g.Expect(o.variants).To(Equal(sim.Variants{Scopet: true, NumericIDs: true, LowerCaseStatus: true}))
 				cfg := o.config(nil)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -496,4 +497,41 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	g.Expect(errors.As(err, new(*APIError))).To(BeTrue())
 	g.Expect(asAPIError(err).StatusCode).To(Equal(http.StatusFound))
 	g.Expect(h.count()).To(Equal(1))
+}
+
+// endlessReader is a file that never ends; it notes a Read made after done
+// is set, or two at once.
+type endlessReader struct {
+	done, reading, misuse atomic.Bool
+}
+
+func (r *endlessReader) Read(p []byte) (int, error) {
+	if r.done.Load() || !r.reading.CompareAndSwap(false, true) {
+		r.misuse.Store(true)
+	}
+	defer r.reading.Store(false)
+	time.Sleep(100 * time.Microsecond) // a slow disk, so a read may be in flight
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestRefusedUploadStopsReadingTheFile: when the server answers before the
+// file is sent, the upload returns only once the file is no longer read, even
+// though the client reads ahead of the request, so that the caller may close
+// it at once.
+func TestRefusedUploadStopsReadingTheFile(t *testing.T) {
+	g := NewWithT(t)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	})
+	c := newTestClient(t, handler, WithMaxUploadBytes(1<<40))
+	file := &endlessReader{}
+	_, err := c.UploadProfiles(context.Background(), ProfileUpload{Scope: Scope{OrgID: 60}, Format: ProfileFormatJSON, File: UploadFile{Content: file}})
+	file.done.Store(true)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(file.reading.Load()).To(BeFalse(), "a read is still in flight")
+	g.Consistently(file.misuse.Load, 50*time.Millisecond).Should(BeFalse(), "the file was read after the upload returned, or by two goroutines at once")
 }

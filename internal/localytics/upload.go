@@ -50,6 +50,10 @@ const fieldAppID = "app_id"
 // the pipe's per-write hand-off costs little.
 const copyBufferSize = 256 << 10
 
+// readAheadBuffers is how many buffers of copyBufferSize the file is read
+// ahead of the request, and so its share of an upload's memory.
+const readAheadBuffers = 3
+
 // formBody is an upload body being written by a goroutine into a pipe.
 type formBody struct {
 	reader      *io.PipeReader
@@ -125,7 +129,7 @@ func (f *uploadForm) write(mw *multipart.Writer) (sourceErr, err error) {
 		// One byte more than allowed tells "too long" from "exactly right".
 		r = io.LimitReader(src, limit+1)
 	}
-	n, err := io.CopyBuffer(part, r, make([]byte, copyBufferSize))
+	n, err := copyReadingAhead(part, r)
 	switch {
 	case src.err != nil:
 		return src.err, nil
@@ -187,6 +191,72 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 		s.err = err
 	}
 	return n, err
+}
+
+// copyReadingAhead copies src to dst like io.Copy, but reads src on a
+// goroutine of its own, up to readAheadBuffers buffers ahead of dst. An io.Pipe
+// write waits until the request has taken every byte, so with a plain copy the
+// file is not read (nor, through importfile.Reader, validated: most of an
+// upload's work) while the request is writing to the connection; this way
+// both go on at once. It returns only once src is no longer read, whatever
+// happened: the caller may close the file then.
+func copyReadingAhead(dst io.Writer, src io.Reader) (written int64, err error) {
+	type chunk struct {
+		b   []byte
+		err error // after b; io.EOF at the end
+	}
+	full := make(chan chunk, readAheadBuffers)
+	free := make(chan []byte, readAheadBuffers)
+	for range readAheadBuffers {
+		free <- make([]byte, copyBufferSize)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			// Fill the buffer, so that the request gets large writes.
+			n, err := io.ReadFull(src, buf)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = io.EOF
+			}
+			select {
+			case full <- chunk{buf[:n], err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	for {
+		c := <-full
+		if len(c.b) > 0 {
+			n, err := dst.Write(c.b)
+			written += int64(n)
+			if err != nil {
+				return written, err
+			}
+		}
+		switch {
+		case errors.Is(c.err, io.EOF):
+			return written, nil
+		case c.err != nil:
+			return written, c.err
+		}
+		free <- c.b[:cap(c.b)]
+	}
 }
 
 type countingWriter struct{ n int64 }

@@ -108,6 +108,13 @@ type Config struct {
 	// SpoolDir holds uploaded files larger than a small in-memory buffer until
 	// their job is processed. Empty means os.TempDir().
 	SpoolDir string
+	// DiscardUploads is for benchmarks only: the file of every upload is
+	// received, parsed out of its multipart body and counted, then dropped
+	// instead of spooled, so that the simulator is a sink faster than any
+	// client and no job parses hundreds of MB in the background. Uploads are
+	// accepted and recorded as usual (with their size), but their jobs end
+	// Failed, since there is nothing to apply.
+	DiscardUploads bool
 }
 
 // Variants switches on the response shapes that API-NOTES says a client must

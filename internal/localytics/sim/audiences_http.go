@@ -77,7 +77,7 @@ func (s *Server) handleAudienceCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		return app, name, nil
 	}
-	form, e := readUploadForm(w, r, s.limits.MaxUploadBytes, s.spoolDir, func(f map[string]string) *apiError {
+	form, e := readUploadForm(w, r, s.limits.MaxUploadBytes, s.newSpool, func(f map[string]string) *apiError {
 		_, _, e := params(f, true)
 		return e
 	})
@@ -171,7 +171,7 @@ func (s *Server) handleAudienceReplace(w http.ResponseWriter, r *http.Request) {
 		}
 		return app, nil
 	}
-	form, e := readUploadForm(w, r, s.limits.MaxUploadBytes, s.spoolDir, func(f map[string]string) *apiError {
+	form, e := readUploadForm(w, r, s.limits.MaxUploadBytes, s.newSpool, func(f map[string]string) *apiError {
 		_, e := params(f, true)
 		return e
 	})

@@ -13,15 +13,27 @@ import (
 
 // BenchmarkProfileUploadReceive measures how fast the simulator takes in an
 // upload (multipart parsing, counting, spooling), which bounds the operator's
-// upload benchmark: the simulator must not be the bottleneck.
+// upload benchmark: the simulator must not be the bottleneck. "discard" is
+// the sink of DiscardUploads, which hack/bench-upload.sh uses.
 func BenchmarkProfileUploadReceive(b *testing.B) {
+	for _, discard := range []bool{false, true} {
+		name := "spool"
+		if discard {
+			name = "discard"
+		}
+		b.Run(name, func(b *testing.B) { benchmarkProfileUploadReceive(b, discard) })
+	}
+}
+
+func benchmarkProfileUploadReceive(b *testing.B, discard bool) {
 	const size = 64 << 20
 	s := New(Config{
-		Accounts:   []Account{key1},
-		Limits:     Limits{ProfileUploads: -1, MaxUploadBytes: size},
-		PendingFor: time.Hour, // receive only: no processing inside the loop
-		SpoolDir:   b.TempDir(),
-		Clock:      NewFakeClock(epoch),
+		Accounts:       []Account{key1},
+		Limits:         Limits{ProfileUploads: -1, MaxUploadBytes: size},
+		PendingFor:     time.Hour, // receive only: no processing inside the loop
+		SpoolDir:       b.TempDir(),
+		Clock:          NewFakeClock(epoch),
+		DiscardUploads: discard,
 	})
 	defer s.Close()
 	srv := newBenchServer(b, s)

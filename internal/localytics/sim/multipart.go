@@ -24,11 +24,14 @@ type uploadForm struct {
 }
 
 // readUploadForm streams a multipart/form-data body: it never holds the file in
-// memory as ParseMultipartForm would (a large file goes to a spool file), counts the file's bytes and refuses with
-// 413 past maxFile. early runs once, when the file part starts, with the fields
-// seen so far, so a request whose fields are already wrong (403, 400) is refused
-// before its file is read; it must ignore fields that are still missing.
-func readUploadForm(w http.ResponseWriter, r *http.Request, maxFile int64, spoolDir string, early func(map[string]string) *apiError) (*uploadForm, *apiError) {
+// memory as ParseMultipartForm would (a large file goes to a spool from
+// newSpool), counts the file's bytes and refuses with 413 past maxFile. early
+// runs once, when the file part starts, with the fields seen so far, so a
+// request whose fields are already wrong (403, 400) is refused before its file
+// is read; it must ignore fields that are still missing.
+func readUploadForm(w http.ResponseWriter, r *http.Request, maxFile int64, newSpool func() *spool,
+	early func(map[string]string) *apiError,
+) (*uploadForm, *apiError) {
 	if r.ContentLength > maxFile+multipartOverhead {
 		return nil, tooLarge(maxFile)
 	}
@@ -65,7 +68,7 @@ func readUploadForm(w http.ResponseWriter, r *http.Request, maxFile int64, spool
 			if e := early(form.fields); e != nil {
 				return fail(e)
 			}
-			form.file = &spool{dir: spoolDir}
+			form.file = newSpool()
 			n, err := io.Copy(form.file, io.LimitReader(part, maxFile+1))
 			if err != nil {
 				return fail(bodyError(err, maxFile))

@@ -19,7 +19,7 @@ func (s *Server) handleProfileUpload(w http.ResponseWriter, r *http.Request) {
 		writeThrottled(w, t)
 		return
 	}
-	form, e := readUploadForm(w, r, s.limits.MaxUploadBytes, s.spoolDir, func(fields map[string]string) *apiError {
+	form, e := readUploadForm(w, r, s.limits.MaxUploadBytes, s.newSpool, func(fields map[string]string) *apiError {
 		_, _, e := profileUploadParams(acct, fields, true)
 		return e
 	})

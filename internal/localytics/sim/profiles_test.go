@@ -2,6 +2,7 @@ package sim
 
 import (
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -267,4 +268,22 @@ func TestUploadRecordsAreKept(t *testing.T) {
 		Time: epoch, Key: key1.Key, Endpoint: EndpointProfileUpload, Scope: Scope{AppID: "app-1"},
 		Format: "json", Bytes: int64(len(file)), ActivityID: id,
 	}}))
+}
+
+func TestDiscardUploadsCountsAndDropsTheFile(t *testing.T) {
+	g := NewWithT(t)
+	spoolDir := t.TempDir()
+	h := newHarness(t, func(c *Config) {
+		c.DiscardUploads = true
+		c.SpoolDir = spoolDir
+	})
+	line := `{"customer_id":"c","changes":[{"op":"assign","attr":"a","value":"v"}]}` + "\n"
+	// Larger than what is kept in memory, so a file would have been spooled.
+	file := strings.Repeat(line, spoolMemory/len(line)+1)
+	id := h.uploadProfiles(as1, org60, "json", file)
+
+	g.Expect(h.sim.Uploads()).To(ConsistOf(HaveField("Bytes", int64(len(file)))))
+	g.Expect(os.ReadDir(spoolDir)).To(BeEmpty(), "nothing is spooled")
+	g.Expect(h.profileStatus(as1, id)).To(HaveKeyWithValue("status", "Failed"), "there is nothing to apply")
+	g.Expect(h.sim.Profiles(Scope{OrgID: 60})).To(BeEmpty())
 }

@@ -19,6 +19,7 @@ type Server struct {
 	log      *slog.Logger
 	accounts map[string]Account
 	spoolDir string
+	discard  bool // Config.DiscardUploads
 	public   string
 
 	pendingFor time.Duration
@@ -61,6 +62,7 @@ func New(cfg Config) *Server {
 		log:        cfg.Logger,
 		accounts:   make(map[string]Account, len(cfg.Accounts)),
 		spoolDir:   cfg.SpoolDir,
+		discard:    cfg.DiscardUploads,
 		pendingFor: max(cfg.PendingFor, 0),
 		runningFor: max(cfg.RunningFor, 0),
 		public:     strings.TrimRight(cfg.PublicURL, "/"),
@@ -105,6 +107,11 @@ func (s *Server) resetStateLocked() {
 	s.nextAudID = 999
 	s.uploads = nil
 	s.throttled = nil
+}
+
+// newSpool returns the store of an upload being received.
+func (s *Server) newSpool() *spool {
+	return &spool{dir: s.spoolDir, discard: s.discard}
 }
 
 // apiRoutes maps the vendor's endpoints (API-NOTES "Endpoints").

@@ -3,6 +3,7 @@ package sim
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"os"
 )
@@ -16,14 +17,20 @@ const spoolMemory = 4 << 20
 // is processed. Receiving only copies bytes, so an upload runs at the speed of
 // the connection rather than of the parser.
 type spool struct {
-	dir  string
-	mem  bytes.Buffer
-	file *os.File
+	dir string
+	// discard counts the bytes and drops them (Config.DiscardUploads): a
+	// sink for benchmarks, whose job then fails for want of its file.
+	discard bool
+	mem     bytes.Buffer
+	file    *os.File
 	// w batches the small writes of a multipart part (a few KiB each) into
 	// large file writes: a system call per 4 KiB would halve the upload rate.
 	w    *bufio.Writer
 	size int64
 }
+
+// errDiscarded is why the job of a discarded upload fails.
+var errDiscarded = errors.New("not stored: the simulator discards uploads (DiscardUploads, --discard-uploads)")
 
 // spoolError is a failure to store an upload, as opposed to a failure of the
 // client's body: the first is the simulator's fault (500), the second the
@@ -41,6 +48,10 @@ func (sp *spool) Write(p []byte) (int, error) {
 }
 
 func (sp *spool) write(p []byte) (int, error) {
+	if sp.discard {
+		sp.size += int64(len(p))
+		return len(p), nil
+	}
 	if sp.file == nil && sp.mem.Len()+len(p) > spoolMemory {
 		f, err := os.CreateTemp(sp.dir, "localytics-sim-upload-*")
 		if err != nil {
@@ -66,6 +77,9 @@ func (sp *spool) write(p []byte) (int, error) {
 
 // reader returns the spooled bytes from the start.
 func (sp *spool) reader() (io.Reader, error) {
+	if sp.discard {
+		return nil, errDiscarded
+	}
 	if sp.file == nil {
 		return bytes.NewReader(sp.mem.Bytes()), nil
 	}
