@@ -109,6 +109,15 @@ func main() {
 		setupLog.Error(err, "unable to set up the controller", "controller", "LocalyticsAccount")
 		os.Exit(1)
 	}
+	if err := (&controllers.ProfileImportReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("profileimport-controller"),
+		Clients:   clients,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		setupLog.Error(err, "unable to set up the controller", "controller", "ProfileImport")
+		os.Exit(1)
+	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up the health check")

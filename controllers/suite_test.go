@@ -108,6 +108,17 @@ var _ = BeforeSuite(func() {
 		BackoffBase: 100 * time.Millisecond,
 		BackoffMax:  time.Second,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
+	Expect((&controllers.ProfileImportReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("profileimport-controller"),
+		Clients:                 clients,
+		BackoffBase:             100 * time.Millisecond,
+		BackoffMax:              time.Second,
+		PollMin:                 100 * time.Millisecond,
+		PollMax:                 500 * time.Millisecond,
+		MaxConcurrentReconciles: 4,
+	}).SetupWithManager(ctx, mgr)).To(Succeed())
 
 	mgrCtx, stopManager := context.WithCancel(ctx)
 	done := make(chan struct{})

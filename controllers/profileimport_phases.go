@@ -1,0 +1,500 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/importfile"
+	"github.com/localytics-operator/localytics-operator/internal/ledger"
+	"github.com/localytics-operator/localytics-operator/internal/localytics"
+	"github.com/localytics-operator/localytics-operator/internal/source"
+)
+
+// maxUploadBytes is the vendor's size limit of one upload (API-NOTES.md):
+// a larger file is refused before it spends an upload slot.
+const maxUploadBytes = 100_000_000
+
+// uploadTimeout bounds one upload. One that times out after the request
+// was sent has an unknown outcome, like a dropped connection.
+const uploadTimeout = 10 * time.Minute
+
+// reconcileSource opens the file and validates it in one streaming pass,
+// recording its digest, size and validation summary. A file that must not
+// be uploaded stalls the import here, before any quota is spent. Once the
+// file was uploaded it is never read again.
+func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *importState) error {
+	pi := st.pi
+	if pi.Status.ActivityID != "" {
+		return nil
+	}
+	if pi.Status.Phase == "" {
+		pi.Status.Phase = importsv1alpha1.PhasePending
+	}
+	file, err := source.Open(ctx, r.APIReader, pi.Namespace, pi.Spec.Source)
+	if err != nil {
+		if pi.Status.UploadIntent == nil {
+			pi.Status.Phase = importsv1alpha1.PhasePending
+		}
+		return sourceFailure(err)
+	}
+	defer func() { _ = file.Close() }()
+	report, err := importfile.Validate(ctx, file, importfile.Format(formatOf(pi)))
+	if err != nil {
+		return transient(ReasonSourceUnreadable, err, "%s could not be read; retrying", file.Description)
+	}
+	st.report, st.revision = report, file.Revision
+
+	newFile := pi.Status.ContentDigest != report.Digest
+	pi.Status.ContentDigest = report.Digest
+	pi.Status.Lines = report.Lines
+	pi.Status.Bytes = report.Bytes
+	pi.Status.Validation = validationSummary(report)
+
+	var rejected *phaseError
+	switch {
+	case report.Bytes > maxUploadBytes:
+		rejected = stalled(ReasonFileTooLarge, nil, "the file has %d bytes, over the Localytics limit of %d bytes; nothing was uploaded",
+			report.Bytes, maxUploadBytes)
+	case report.InvalidLines > 0 && validationOf(pi) == importsv1alpha1.ValidationStrict:
+		rejected = stalled(ReasonValidationFailed, nil,
+			"%d of %d lines are invalid and spec.validation is Strict, so nothing was uploaded; the first: %s. "+
+				"Fix the file, or set spec.validation to SkipInvalid to upload the valid lines",
+			report.InvalidLines, report.Lines, firstError(report))
+	case report.ValidLines == 0:
+		rejected = stalled(ReasonNoValidLines, nil, "the file has no valid line to upload (%d lines, %d invalid)", report.Lines, report.InvalidLines)
+	}
+	if rejected != nil {
+		if pi.Status.UploadIntent == nil {
+			if newFile || st.before.Status.Phase != importsv1alpha1.PhaseInvalid {
+				r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventRejected, "Validate", "%s", rejected.message)
+			}
+			pi.Status.Phase = importsv1alpha1.PhaseInvalid
+		}
+		return rejected
+	}
+	if pi.Status.Phase == importsv1alpha1.PhaseInvalid {
+		pi.Status.Phase = importsv1alpha1.PhasePending
+	}
+	if newFile {
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventValidated, "Validate",
+			"%s: %d valid lines, %d invalid, %d bytes, %s", file.Description, report.ValidLines, report.InvalidLines, report.Bytes, report.Digest)
+	}
+	return nil
+}
+
+// sourceFailure classifies a failure to open the source.
+func sourceFailure(err error) error {
+	if nf, ok := source.IsNotFound(err); ok {
+		return stalled(ReasonSourceNotFound, err, "%s", nf.Error())
+	}
+	if u, ok := source.IsUnsupported(err); ok {
+		return stalled(ReasonSourceUnsupported, err, "%s", u.Error())
+	}
+	return err
+}
+
+// reconcileAccount finds the account and builds a client with its
+// credentials. An import waits for an account that is not Ready yet, and
+// stalls with an account that only a person can fix.
+func (r *ProfileImportReconciler) reconcileAccount(ctx context.Context, st *importState) error {
+	pi := st.pi
+	name := pi.Spec.AccountRef.Name
+	account := &importsv1alpha1.LocalyticsAccount{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: pi.Namespace, Name: name}, account); err != nil {
+		if apierrors.IsNotFound(err) {
+			return stalled(ReasonAccountNotFound, nil, "LocalyticsAccount %q not found in namespace %q", name, pi.Namespace)
+		}
+		return err
+	}
+	if c := meta.FindStatusCondition(account.Status.Conditions, importsv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		return stalled(ReasonAccountNotReady, nil, "LocalyticsAccount %q is stalled: %s", name, c.Message)
+	}
+	if !meta.IsStatusConditionTrue(account.Status.Conditions, importsv1alpha1.ConditionReady) {
+		return waiting(ReasonAccountNotReady, st.now.Add(accountWaitRequeue), nil, "waiting for LocalyticsAccount %q to be Ready", name)
+	}
+	creds, err := readCredentials(ctx, r.APIReader, account)
+	if err != nil {
+		return err
+	}
+	api, err := r.Clients.For(account, creds.creds)
+	if err != nil {
+		return stalled(ReasonCredentialsInvalid, err, "the credentials of LocalyticsAccount %q cannot be used: %v", name, err)
+	}
+	st.account, st.api = account, api
+	return nil
+}
+
+// uploadAttempt is one upload of a file: the key of its slot in the ledger
+// and the time recorded in its intent.
+type uploadAttempt struct {
+	// slotKey is what the ledger entry records as the digest: the file's
+	// digest for the first attempt, made unique for a retry so that the
+	// retry takes a slot of its own (the vendor counted the first one).
+	slotKey   string
+	startedAt time.Time
+	// previous is the intent of the attempt of unknown outcome this one
+	// retries, restored if this one is refused.
+	previous *importsv1alpha1.UploadIntent
+	// consumesAnnotation says the retry was allowed by a person's
+	// annotation, which is removed before the upload so that it is honoured
+	// once.
+	consumesAnnotation bool
+}
+
+// reconcileUpload uploads the file, at most once per digest: it reserves a
+// slot in the account's ledger, records the intent, then sends the file and
+// records the activity id.
+func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *importState) error {
+	pi := st.pi
+	if pi.Status.ActivityID != "" {
+		return nil
+	}
+	attempt, err := r.planUpload(ctx, st)
+	if err != nil {
+		return err
+	}
+
+	accountKey := client.ObjectKeyFromObject(st.account)
+	owner := client.ObjectKeyFromObject(pi).String()
+	ledgerClient := ledger.Uncached(r.APIReader, r.Client)
+	if _, err := ledger.Reserve(ctx, ledgerClient, accountKey, owner, attempt.slotKey, st.now); err != nil {
+		if noSlot, ok := ledger.IsNoSlot(err); ok {
+			r.markQueued(st, noSlot.NextSlot)
+			return waiting(ReasonQuotaExhausted, noSlot.NextSlot, err,
+				"waiting for a profile upload slot of LocalyticsAccount %q: every slot of its window is taken; status.nextUploadSlot says when one opens",
+				st.account.Name)
+		}
+		return err
+	}
+	// The ledger and this process's budget agree unless another process
+	// uses the key without the ledger: the budget then says when to come.
+	// NextAllowed answers its own now when the call is allowed: compare it
+	// with a time taken after it.
+	if next := st.api.NextAllowed(localytics.BudgetProfileUploads); next.After(r.Clock.Now()) {
+		r.markQueued(st, next)
+		return waiting(ReasonRateLimited, next, nil, "waiting for the profile upload budget of LocalyticsAccount %q", st.account.Name)
+	}
+
+	file, err := source.Open(ctx, r.APIReader, pi.Namespace, pi.Spec.Source)
+	if err != nil {
+		return sourceFailure(err)
+	}
+	defer func() { _ = file.Close() }()
+	if file.Revision != st.revision {
+		return transient(ReasonSourceChanged, nil, "%s changed while it was validated; validating it again", file.Description)
+	}
+
+	// The intent is written before anything is sent: if this process stops
+	// before it records the activity id, the next reconcile knows that the
+	// outcome is unknown. The optimistic lock makes sure the decision to
+	// upload was taken on the latest version of the import.
+	pi.Status.UploadIntent = &importsv1alpha1.UploadIntent{ContentDigest: st.report.Digest, StartedAt: metav1.Time{Time: attempt.startedAt}}
+	pi.Status.Phase = importsv1alpha1.PhaseUploading
+	pi.Status.NextUploadSlot = nil
+	if err := r.Status().Patch(ctx, pi, client.MergeFromWithOptions(st.before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return errStaleCache
+		}
+		return err
+	}
+	st.before = pi.DeepCopy()
+	if attempt.consumesAnnotation {
+		base := pi.DeepCopy()
+		delete(pi.Annotations, importsv1alpha1.AnnotationRetryUnknownUpload)
+		if err := r.Patch(ctx, pi, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			// Not sent: the next reconcile finds the intent and decides again.
+			return err
+		}
+		st.before = pi.DeepCopy()
+	}
+
+	content := importfile.NewReader(file, importfile.Format(formatOf(pi)), importfile.Mode(validationOf(pi)))
+	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
+	activityID, err := st.api.UploadProfiles(uploadCtx, localytics.ProfileUpload{
+		Scope:  scopeOf(pi),
+		Format: localytics.ProfileFormat(formatOf(pi)),
+		File:   localytics.UploadFile{Content: content},
+	})
+	sentAt := r.Clock.Now()
+
+	switch {
+	case err == nil:
+		pi.Status.ActivityID = activityID
+		pi.Status.SubmittedAt = &metav1.Time{Time: sentAt}
+		pi.Status.UploadIntent = nil
+		pi.Status.Phase = importsv1alpha1.PhaseProcessing
+		if err := r.recordActivity(ctx, st); err != nil {
+			return err
+		}
+		r.recordSent(ctx, st, ledgerClient, accountKey, owner, attempt.slotKey, sentAt)
+		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines)
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
+			"Uploaded %d lines to Localytics; activity %s", content.Report().ValidLines, activityID)
+		st.progress = &progressNote{reason: ReasonJobProcessing, message: jobProcessingMessage}
+		st.setResult(r.PollMin)
+		st.done = true
+		return nil
+
+	case localytics.IsUnknownOutcome(err):
+		// The vendor counted the upload, whatever happened to the answer.
+		r.recordSent(ctx, st, ledgerClient, accountKey, owner, attempt.slotKey, sentAt)
+		st.log.Info("upload of unknown outcome", "digest", st.report.Digest, "error", err.Error())
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, ReasonUploadOutcomeUnknown, "Upload",
+			"The connection was lost after the file was sent: Localytics may or may not have accepted it")
+		if st.report.HasIncrement {
+			return stalled(ReasonUploadOutcomeUnknown, err, "%s", unknownOutcomeMessage)
+		}
+		return transient(ReasonUploadOutcomeUnknown, err,
+			"the outcome of the upload is unknown; the file has no increment changes, so it is uploaded again")
+
+	default:
+		// Nothing was accepted: the server refused the file, or it was
+		// never sent. The intent of an earlier attempt of unknown outcome
+		// stays, so that what is known about it is not forgotten.
+		pi.Status.UploadIntent = attempt.previous
+		if attempt.previous == nil {
+			pi.Status.Phase = importsv1alpha1.PhaseQueued
+		}
+		var lineErr *importfile.LineError
+		switch {
+		case errors.As(err, &lineErr):
+			return transient(ReasonSourceChanged, err, "the file changed while it was uploaded; validating it again")
+		case errors.Is(err, localytics.ErrInvalidRequest):
+			// Refused before it was sent: the slot is free again.
+			if _, relErr := ledger.Release(ctx, ledgerClient, accountKey, owner, attempt.slotKey, r.Clock.Now()); relErr != nil {
+				st.log.Error(relErr, "releasing an unused upload slot")
+			}
+			if localytics.IsFileTooLarge(err) {
+				return stalled(ReasonFileTooLarge, err, "Localytics refuses files over %d bytes", maxUploadBytes)
+			}
+			return stalled(ReasonUploadRefused, err, "the upload cannot be made: %v", err)
+		}
+		return err
+	}
+}
+
+// planUpload decides how the next upload is made: the first attempt, or a
+// retry after an attempt whose outcome is unknown (an intent recorded but no
+// activity id: this process or an earlier one lost the answer). A file with
+// increment changes is retried only when a person allowed it.
+func (r *ProfileImportReconciler) planUpload(ctx context.Context, st *importState) (uploadAttempt, error) {
+	pi := st.pi
+	intent := pi.Status.UploadIntent
+	if intent == nil {
+		return uploadAttempt{slotKey: st.report.Digest, startedAt: st.now}, nil
+	}
+	// The cache may lag behind this reconciler's own writes: what looks
+	// like an intent without an activity id may be the step before one.
+	// Decide only on what the API server holds.
+	fresh := &importsv1alpha1.ProfileImport{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pi), fresh); err != nil {
+		return uploadAttempt{}, err
+	}
+	if fresh.ResourceVersion != pi.ResourceVersion {
+		return uploadAttempt{}, errStaleCache
+	}
+	// A file that changed since the lost upload may hold anything.
+	risky := st.report.HasIncrement || intent.ContentDigest != st.report.Digest
+	allowed := pi.Annotations[importsv1alpha1.AnnotationRetryUnknownUpload] == "true"
+	if risky && !allowed {
+		pi.Status.Phase = importsv1alpha1.PhaseUploading
+		return uploadAttempt{}, stalled(ReasonUploadOutcomeUnknown, nil, "%s", unknownOutcomeMessage)
+	}
+	// The intent's time is kept to the second: a retry's must differ from
+	// the one it retries, since the slot key is made of it.
+	started := st.now
+	if !started.Truncate(time.Second).After(intent.StartedAt.Time) {
+		started = intent.StartedAt.Add(time.Second)
+	}
+	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventRetryingUpload, "Upload",
+		"Uploading again a file whose earlier upload has an unknown outcome (%s)", retryWhy(risky))
+	return uploadAttempt{
+		slotKey:            fmt.Sprintf("%s#retry-%d", st.report.Digest, intent.StartedAt.Unix()),
+		startedAt:          started,
+		previous:           intent.DeepCopy(),
+		consumesAnnotation: risky,
+	}, nil
+}
+
+func retryWhy(risky bool) string {
+	if risky {
+		return "allowed by the annotation " + importsv1alpha1.AnnotationRetryUnknownUpload
+	}
+	return "the file has no increment changes"
+}
+
+// recordSent moves the slot to the time the upload was sent, so that it
+// opens again when the vendor's does. A failure only makes the ledger free
+// the slot a little early; this process's budget still holds the next
+// upload back until the vendor's window allows it.
+func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importState, c ledger.Client, account types.NamespacedName,
+	owner, slotKey string, sentAt time.Time) {
+	if _, err := ledger.RecordSent(ctx, c, account, owner, slotKey, sentAt); err != nil {
+		st.log.Error(err, "recording the upload time in the ledger")
+	}
+}
+
+// recordActivity writes the activity id at once. Lost, it would make the
+// upload look like one of unknown outcome. So it is written without the
+// optimistic lock (a concurrent change of the import's metadata must not
+// make it fail; only this reconcile writes the import's status) and retried
+// on transient errors.
+func (r *ProfileImportReconciler) recordActivity(ctx context.Context, st *importState) error {
+	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
+		return r.Status().Patch(ctx, st.pi, client.MergeFrom(st.before))
+	})
+	if err != nil {
+		st.log.Error(err, "recording the activity id", "activityID", st.pi.Status.ActivityID)
+		return err
+	}
+	st.before = st.pi.DeepCopy()
+	return nil
+}
+
+// markQueued shows that the import waits for an upload slot.
+func (r *ProfileImportReconciler) markQueued(st *importState, next time.Time) {
+	pi := st.pi
+	slot := metav1.NewTime(ceilSecond(next))
+	if st.before.Status.Phase != importsv1alpha1.PhaseQueued || st.before.Status.NextUploadSlot == nil {
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventQueued, "Reserve",
+			"Waiting for an upload slot of LocalyticsAccount %q; the next opens at %s", st.account.Name, slot.UTC().Format(time.RFC3339))
+	}
+	if pi.Status.UploadIntent == nil {
+		pi.Status.Phase = importsv1alpha1.PhaseQueued
+	}
+	pi.Status.NextUploadSlot = &slot
+}
+
+// reconcilePoll asks Localytics for the state of the job, within the
+// status budget, until it ends.
+func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importState) error {
+	pi := st.pi
+	if pi.Status.ActivityID == "" {
+		return nil
+	}
+	st.progress = &progressNote{reason: ReasonJobProcessing, message: jobProcessingMessage}
+	pi.Status.Phase = importsv1alpha1.PhaseProcessing
+	if next := st.api.NextAllowed(localytics.BudgetProfileStatus); next.After(r.Clock.Now()) {
+		st.setResult(next.Sub(st.now) + jitter(r.PollMin/4))
+		return nil
+	}
+	job, err := st.api.ProfileJobStatus(ctx, pi.Status.ActivityID)
+	if err != nil {
+		if localytics.IsNotFound(err) {
+			return stalled(ReasonJobNotFound, err, "Localytics does not know the job of this import (status.activityID)")
+		}
+		return err
+	}
+	if !job.Status.Terminal() {
+		st.setResult(r.pollInterval(pi, st.now))
+		return nil
+	}
+	pi.Status.Statistics = &importsv1alpha1.ProfileImportStatistics{
+		Successful: job.Stats.Successful,
+		Parsed:     job.Stats.Parsed,
+		Failed:     job.Stats.Failed,
+		Total:      job.Stats.Total,
+	}
+	pi.Status.ErrorLogURL = job.ErrorLogURL
+	pi.Status.CompletedAt = &metav1.Time{Time: st.now}
+	st.progress = nil
+	if job.Status == localytics.JobFailed {
+		pi.Status.Phase = importsv1alpha1.PhaseFailed
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventFailed, "Poll", "The Localytics job failed; see status.errorLogURL")
+		return stalled(ReasonJobFailed, nil, "the Localytics job failed; its error log is at status.errorLogURL")
+	}
+	pi.Status.Phase = importsv1alpha1.PhaseCompleted
+	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventCompleted, "Poll",
+		"Localytics imported %d profiles of %d lines, %d failed", job.Stats.Successful, job.Stats.Total, job.Stats.Failed)
+	return nil
+}
+
+// pollInterval is the wait before the next status request: about a quarter
+// of the time the job has run so far, between PollMin and PollMax, so that
+// a quick job is seen soon and a slow one costs few requests.
+func (r *ProfileImportReconciler) pollInterval(pi *importsv1alpha1.ProfileImport, now time.Time) time.Duration {
+	d := r.PollMin
+	if pi.Status.SubmittedAt != nil {
+		d = now.Sub(pi.Status.SubmittedAt.Time) / 4
+	}
+	d = min(max(d, r.PollMin), r.PollMax)
+	return d + jitter(d/10)
+}
+
+// jitter is a random duration in [0, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d + 1)
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if down := t.Truncate(time.Second); !down.Equal(t) {
+		return down.Add(time.Second)
+	}
+	return t
+}
+
+func formatOf(pi *importsv1alpha1.ProfileImport) importsv1alpha1.ProfileFormat {
+	if pi.Spec.Format == "" {
+		return importsv1alpha1.ProfileFormatJSON
+	}
+	return pi.Spec.Format
+}
+
+func validationOf(pi *importsv1alpha1.ProfileImport) importsv1alpha1.ValidationMode {
+	if pi.Spec.Validation == "" {
+		return importsv1alpha1.ValidationStrict
+	}
+	return pi.Spec.Validation
+}
+
+func scopeOf(pi *importsv1alpha1.ProfileImport) localytics.Scope {
+	if pi.Spec.OrgID != nil {
+		return localytics.Scope{OrgID: *pi.Spec.OrgID}
+	}
+	return localytics.Scope{AppID: pi.Spec.AppID}
+}
+
+// validationSummary is the status form of a validation report.
+func validationSummary(report importfile.Report) *importsv1alpha1.ValidationSummary {
+	summary := &importsv1alpha1.ValidationSummary{
+		ValidLines:   report.ValidLines,
+		InvalidLines: report.InvalidLines,
+		HasIncrement: report.HasIncrement,
+	}
+	for i := range report.Errors {
+		if i == importfile.MaxReportedErrors {
+			break
+		}
+		e := report.Errors[i]
+		message := e.Message
+		if e.Field != "" {
+			message = e.Field + ": " + message
+		}
+		summary.Errors = append(summary.Errors, importsv1alpha1.LineError{Line: e.Line, Message: message})
+	}
+	return summary
+}
+
+// firstError describes the first invalid line of a report.
+func firstError(report importfile.Report) string {
+	if len(report.Errors) == 0 {
+		return "none reported"
+	}
+	return report.Errors[0].Error()
+}
