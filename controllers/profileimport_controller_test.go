@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -445,7 +446,14 @@ var _ = Describe("ProfileImport", Ordered, ContinueOnFailure, func() {
 		pi := createImport(ns, "unavailable", "file")
 
 		eventuallyCondition(pi, importsv1alpha1.ConditionReconciling, metav1.ConditionTrue, controllers.ReasonAPIUnavailable)
-		Expect(getImport(pi).Status.UploadIntent).To(BeNil(), "a 5xx on an upload means nothing was accepted")
+		// Each retry records its intent again just before its POST, so look
+		// for the state between two attempts rather than at one instant.
+		Eventually(func(g Gomega) {
+			current := getImport(pi)
+			g.Expect(meta.FindStatusCondition(current.Status.Conditions, importsv1alpha1.ConditionReconciling)).
+				To(HaveField("Reason", controllers.ReasonAPIUnavailable))
+			g.Expect(current.Status.UploadIntent).To(BeNil(), "a 5xx on an upload means nothing was accepted")
+		}).Should(Succeed())
 		Expect(s.Uploads()).To(BeEmpty())
 
 		s.SetFaults(sim.Faults{})
