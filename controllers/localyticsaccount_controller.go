@@ -105,6 +105,7 @@ func (r *LocalyticsAccountReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.Get(ctx, req.NamespacedName, account); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.verified.forget(req.NamespacedName)
+			forgetUploadBudget(req.String())
 			r.backoff.reset(req)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)

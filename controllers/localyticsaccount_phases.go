@@ -30,6 +30,7 @@ const verifyTimeout = 30 * time.Second
 func (r *LocalyticsAccountReconciler) reconcileBudget(account *importsv1alpha1.LocalyticsAccount, now time.Time) time.Time {
 	summary := ledger.Summarize(account.Status.UploadLedger, ledger.UploadLimitOf(account.Spec.Limits), now)
 	ledger.ApplySummary(&account.Status, summary)
+	recordUploadBudget(client.ObjectKeyFromObject(account).String(), summary.Left)
 	return summary.Refresh
 }
 

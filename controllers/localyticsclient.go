@@ -85,7 +85,7 @@ func NewLocalyticsClients(options ...localytics.Option) *LocalyticsClients {
 	return &LocalyticsClients{
 		budgets: localytics.NewBudgets(),
 		httpClient: &http.Client{
-			Transport: transport,
+			Transport: instrumentedTransport{next: transport},
 			// The API never redirects; following one could send the
 			// credentials elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -269,6 +269,8 @@ func (r *ProfileImportReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			result = ctrl.Result{}
 		case err != nil:
 			retErr = err
+		default:
+			recordJobEnd(st.before, pi)
 		}
 	}()
 

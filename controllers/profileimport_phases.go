@@ -232,6 +232,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 
 	switch {
 	case err == nil:
+		recordUpload(accountKey.String(), uploadAccepted)
 		pi.Status.ActivityID = activityID
 		pi.Status.SubmittedAt = &metav1.Time{Time: sentAt}
 		pi.Status.UploadIntent = nil
@@ -249,6 +250,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		return nil
 
 	case localytics.IsUnknownOutcome(err):
+		recordUpload(accountKey.String(), uploadUnknown)
 		// The vendor counted the upload, whatever happened to the answer.
 		r.recordSent(ctx, st, ledgerClient, accountKey, owner, attempt.slotKey, sentAt)
 		st.log.Info("upload of unknown outcome", "digest", st.report.Digest, "error", err.Error())
@@ -264,6 +266,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		// Nothing was accepted: the server refused the file, or it was
 		// never sent. The intent of an earlier attempt of unknown outcome
 		// stays, so that what is known about it is not forgotten.
+		recordUpload(accountKey.String(), uploadRefused)
 		pi.Status.UploadIntent = attempt.previous
 		if attempt.previous == nil {
 			pi.Status.Phase = importsv1alpha1.PhaseQueued
