@@ -117,6 +117,19 @@ func (s *scanner) next() (rec []byte, addBreak bool, err error) {
 
 // checkLine checks one non-blank line of a line-based format.
 func (s *scanner) checkLine(line []byte) bool {
+	// Most lines take the fast path (fastpath.go); it only accepts, so any
+	// line it does not is checked again, from the start, below.
+	switch s.format {
+	case FormatProfileJSON:
+		if increment, ok := fastProfileLine(line); ok {
+			s.report.HasIncrement = s.report.HasIncrement || increment
+			return true
+		}
+	case FormatAudienceJSONL:
+		if fastAudienceLine(line) {
+			return true
+		}
+	}
 	ascii, valid := checkText(line)
 	if !valid {
 		s.f = notUTF8(line)
