@@ -76,8 +76,8 @@ cluster: manifests control-plane ## Start a local control plane with the CRDs in
 	$(LOCALBIN)/cluster --crds config/crd/bases --kubeconfig $(LOCALBIN)/kubeconfig
 
 .PHONY: demo
-demo: ## Run the operator end to end against the simulator (arrives with a later issue).
-	@echo "make demo arrives with the ProfileImport controller; until then see 'make cluster' in the README."; exit 1
+demo: manifests control-plane ## The operator end to end: control plane, simulator, operator, samples (DEMO_KEEP=1 keeps it running).
+	hack/demo.sh
 
 ##@ Build
 
