@@ -68,39 +68,21 @@ func (r *LocalyticsAccountReconciler) finish(ctx context.Context, req ctrl.Reque
 	}
 }
 
+func accountConditions(account *importsv1alpha1.LocalyticsAccount) kstatusConditions {
+	return kstatusConditions{&account.Status.Conditions, account.Generation, &account.Status.ObservedGeneration}
+}
+
 // markReady: the credentials are verified for this generation.
 func markReady(account *importsv1alpha1.LocalyticsAccount, reason, message string) {
-	setCondition(account, importsv1alpha1.ConditionReady, metav1.ConditionTrue, reason, message)
-	meta.RemoveStatusCondition(&account.Status.Conditions, importsv1alpha1.ConditionReconciling)
-	meta.RemoveStatusCondition(&account.Status.Conditions, importsv1alpha1.ConditionStalled)
-	account.Status.ObservedGeneration = account.Generation
+	accountConditions(account).ready(reason, message)
 }
 
-// markStalled: only a person can move the account on. observedGeneration
-// advances, as after a success, because the reconcile of this generation
-// reached its result: kstatus reports the account Failed only when it does,
-// and InProgress (to wait for) otherwise.
+// markStalled: only a person can move the account on.
 func markStalled(account *importsv1alpha1.LocalyticsAccount, reason, message string) {
-	setCondition(account, importsv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, message)
-	setCondition(account, importsv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
-	meta.RemoveStatusCondition(&account.Status.Conditions, importsv1alpha1.ConditionReconciling)
-	account.Status.ObservedGeneration = account.Generation
+	accountConditions(account).stalled(reason, message)
 }
 
-// markReconciling: the operator is still working on it and will come back;
-// observedGeneration stays where the last finished reconcile left it.
+// markReconciling: the operator is still working on it and will come back.
 func markReconciling(account *importsv1alpha1.LocalyticsAccount, reason, message string) {
-	setCondition(account, importsv1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, message)
-	setCondition(account, importsv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
-	meta.RemoveStatusCondition(&account.Status.Conditions, importsv1alpha1.ConditionStalled)
-}
-
-func setCondition(account *importsv1alpha1.LocalyticsAccount, conditionType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&account.Status.Conditions, metav1.Condition{
-		Type:               conditionType,
-		Status:             status,
-		Reason:             reason,
-		Message:            message,
-		ObservedGeneration: account.Generation,
-	})
+	accountConditions(account).reconciling(reason, message)
 }

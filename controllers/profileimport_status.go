@@ -128,39 +128,21 @@ func (r *ProfileImportReconciler) reconcileTerminal(pi *importsv1alpha1.ProfileI
 	pi.Status.ObservedGeneration = pi.Generation
 }
 
+func importConditions(pi *importsv1alpha1.ProfileImport) kstatusConditions {
+	return kstatusConditions{&pi.Status.Conditions, pi.Generation, &pi.Status.ObservedGeneration}
+}
+
 // markImportReady: the job completed.
 func markImportReady(pi *importsv1alpha1.ProfileImport, reason, message string) {
-	setImportCondition(pi, importsv1alpha1.ConditionReady, metav1.ConditionTrue, reason, message)
-	meta.RemoveStatusCondition(&pi.Status.Conditions, importsv1alpha1.ConditionReconciling)
-	meta.RemoveStatusCondition(&pi.Status.Conditions, importsv1alpha1.ConditionStalled)
-	pi.Status.ObservedGeneration = pi.Generation
+	importConditions(pi).ready(reason, message)
 }
 
-// markImportStalled: only a person can move the import on (or the job
-// failed). As for accounts, observedGeneration advances because the
-// reconcile of this generation reached its result: kstatus then reports the
-// import Failed rather than InProgress.
+// markImportStalled: only a person can move the import on (or the job failed).
 func markImportStalled(pi *importsv1alpha1.ProfileImport, reason, message string) {
-	setImportCondition(pi, importsv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, message)
-	setImportCondition(pi, importsv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
-	meta.RemoveStatusCondition(&pi.Status.Conditions, importsv1alpha1.ConditionReconciling)
-	pi.Status.ObservedGeneration = pi.Generation
+	importConditions(pi).stalled(reason, message)
 }
 
-// markImportReconciling: the operator works on it and comes back;
-// observedGeneration stays where the last finished reconcile left it.
+// markImportReconciling: the operator works on it and comes back.
 func markImportReconciling(pi *importsv1alpha1.ProfileImport, reason, message string) {
-	setImportCondition(pi, importsv1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, message)
-	setImportCondition(pi, importsv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
-	meta.RemoveStatusCondition(&pi.Status.Conditions, importsv1alpha1.ConditionStalled)
-}
-
-func setImportCondition(pi *importsv1alpha1.ProfileImport, conditionType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&pi.Status.Conditions, metav1.Condition{
-		Type:               conditionType,
-		Status:             status,
-		Reason:             reason,
-		Message:            message,
-		ObservedGeneration: pi.Generation,
-	})
+	importConditions(pi).reconciling(reason, message)
 }
