@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -320,7 +321,16 @@ var _ = Describe("ProfileImport", Ordered, ContinueOnFailure, func() {
 		Expect(s.Profiles(orgScope)).To(Equal(goodJSONProfiles))
 		eventuallyEvent(pi, controllers.EventRetryingUpload)
 		// Both uploads hold a slot of the ledger: the vendor counted both.
-		Expect(getAccount(client.ObjectKey{Namespace: ns, Name: accountName}).Status.UploadLedger).To(HaveLen(2))
+		// The retry is told apart by its attempt, not by its digest.
+		slotOf := func(attempt int32) OmegaMatcher {
+			return And(
+				HaveField("ProfileImport", ns+"/dropped"),
+				HaveField("UID", done.UID),
+				HaveField("ContentDigest", done.Status.ContentDigest),
+				HaveField("Attempt", attempt),
+			)
+		}
+		Expect(getAccount(client.ObjectKey{Namespace: ns, Name: accountName}).Status.UploadLedger).To(ConsistOf(slotOf(0), slotOf(1)))
 	})
 
 	It("stalls a file with increments whose upload had an unknown outcome, until a person allows a retry", func() {
@@ -397,6 +407,34 @@ var _ = Describe("ProfileImport", Ordered, ContinueOnFailure, func() {
 			g.Expect(again.Status.ContentDigest).To(Equal(done.Status.ContentDigest))
 		}).WithTimeout(2 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
 		Expect(kstatusOf(pi)).To(Equal(status.CurrentStatus))
+	})
+
+	It("uploads again an import deleted and recreated with the same name and file, in a slot of its own", func() {
+		s := newImportSim(time.Hour)
+		ns := readyImportAccount(s, time.Hour)
+		createFileConfigMap(ns, "file", "profiles", goodJSON)
+		first := eventuallyCompleted(createImport(ns, "recreated", "file"))
+
+		Expect(k8sClient.Delete(ctx, first)).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(first), &importsv1alpha1.ProfileImport{})
+		}).Should(Satisfy(apierrors.IsNotFound))
+		second := eventuallyCompleted(createImport(ns, "recreated", "file"))
+
+		// The new object is a new import for the vendor, which counts both
+		// uploads; so does the ledger, one slot per object.
+		Expect(second.UID).NotTo(Equal(first.UID))
+		Expect(second.Status.ActivityID).NotTo(Equal(first.Status.ActivityID))
+		Expect(s.Uploads()).To(HaveLen(2))
+		slotOf := func(pi *importsv1alpha1.ProfileImport) OmegaMatcher {
+			return And(
+				HaveField("ProfileImport", ns+"/recreated"),
+				HaveField("UID", pi.UID),
+				HaveField("ContentDigest", pi.Status.ContentDigest),
+				HaveField("Attempt", int32(0)),
+			)
+		}
+		Expect(getAccount(client.ObjectKey{Namespace: ns, Name: accountName}).Status.UploadLedger).To(ConsistOf(slotOf(first), slotOf(second)))
 	})
 
 	It("waits for an account whose credentials are refused, and completes once the Secret is fixed", func() {

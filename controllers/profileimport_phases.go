@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -136,13 +135,13 @@ func (r *ProfileImportReconciler) reconcileAccount(ctx context.Context, st *impo
 	return nil
 }
 
-// uploadAttempt is one upload of a file: the key of its slot in the ledger
-// and the time recorded in its intent.
+// uploadAttempt is one upload of a file: its number and the time recorded in
+// its intent.
 type uploadAttempt struct {
-	// slotKey is what the ledger entry records as the digest: the file's
-	// digest for the first attempt, made unique for a retry so that the
-	// retry takes a slot of its own (the vendor counted the first one).
-	slotKey   string
+	// number is 0 for the first upload and one more for each retry after an
+	// upload of unknown outcome. It is part of the ledger slot, so that a
+	// retry takes a slot of its own (the vendor counted the lost upload).
+	number    int32
 	startedAt time.Time
 	// previous is the intent of the attempt of unknown outcome this one
 	// retries, restored if this one is refused.
@@ -167,9 +166,14 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	}
 
 	accountKey := client.ObjectKeyFromObject(st.account)
-	owner := client.ObjectKeyFromObject(pi).String()
+	slot := ledger.Slot{
+		Owner:   client.ObjectKeyFromObject(pi).String(),
+		UID:     pi.UID,
+		Digest:  st.report.Digest,
+		Attempt: attempt.number,
+	}
 	ledgerClient := ledger.Uncached(r.APIReader, r.Client)
-	if _, err := ledger.Reserve(ctx, ledgerClient, accountKey, owner, attempt.slotKey, st.now); err != nil {
+	if _, err := ledger.Reserve(ctx, ledgerClient, accountKey, slot, st.now); err != nil {
 		if noSlot, ok := ledger.IsNoSlot(err); ok {
 			r.markQueued(st, noSlot.NextSlot)
 			return waiting(ReasonQuotaExhausted, noSlot.NextSlot, err,
@@ -200,7 +204,11 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	// before it records the activity id, the next reconcile knows that the
 	// outcome is unknown. The optimistic lock makes sure the decision to
 	// upload was taken on the latest version of the import.
-	pi.Status.UploadIntent = &importsv1alpha1.UploadIntent{ContentDigest: st.report.Digest, StartedAt: metav1.Time{Time: attempt.startedAt}}
+	pi.Status.UploadIntent = &importsv1alpha1.UploadIntent{
+		ContentDigest: st.report.Digest,
+		StartedAt:     metav1.Time{Time: attempt.startedAt},
+		Attempt:       attempt.number,
+	}
 	pi.Status.Phase = importsv1alpha1.PhaseUploading
 	pi.Status.NextUploadSlot = nil
 	if err := r.Status().Patch(ctx, pi, client.MergeFromWithOptions(st.before, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -240,7 +248,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		if err := r.recordActivity(ctx, st); err != nil {
 			return err
 		}
-		r.recordSent(ctx, st, ledgerClient, accountKey, owner, attempt.slotKey, sentAt)
+		r.recordSent(ctx, st, ledgerClient, accountKey, slot, sentAt)
 		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines)
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
 			"Uploaded %d lines to Localytics; activity %s", content.Report().ValidLines, activityID)
@@ -252,7 +260,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	case localytics.IsUnknownOutcome(err):
 		recordUpload(accountKey.String(), uploadUnknown)
 		// The vendor counted the upload, whatever happened to the answer.
-		r.recordSent(ctx, st, ledgerClient, accountKey, owner, attempt.slotKey, sentAt)
+		r.recordSent(ctx, st, ledgerClient, accountKey, slot, sentAt)
 		st.log.Info("upload of unknown outcome", "digest", st.report.Digest, "error", err.Error())
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, ReasonUploadOutcomeUnknown, "Upload",
 			"The connection was lost after the file was sent: Localytics may or may not have accepted it")
@@ -277,7 +285,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 			return transient(ReasonSourceChanged, err, "the file changed while it was uploaded; validating it again")
 		case errors.Is(err, localytics.ErrInvalidRequest):
 			// Refused before it was sent: the slot is free again.
-			if _, relErr := ledger.Release(ctx, ledgerClient, accountKey, owner, attempt.slotKey, r.Clock.Now()); relErr != nil {
+			if _, relErr := ledger.Release(ctx, ledgerClient, accountKey, slot, r.Clock.Now()); relErr != nil {
 				st.log.Error(relErr, "releasing an unused upload slot")
 			}
 			if localytics.IsFileTooLarge(err) {
@@ -297,7 +305,7 @@ func (r *ProfileImportReconciler) planUpload(ctx context.Context, st *importStat
 	pi := st.pi
 	intent := pi.Status.UploadIntent
 	if intent == nil {
-		return uploadAttempt{slotKey: st.report.Digest, startedAt: st.now}, nil
+		return uploadAttempt{startedAt: st.now}, nil
 	}
 	// The cache may lag behind this reconciler's own writes: what looks
 	// like an intent without an activity id may be the step before one.
@@ -316,17 +324,13 @@ func (r *ProfileImportReconciler) planUpload(ctx context.Context, st *importStat
 		pi.Status.Phase = importsv1alpha1.PhaseUploading
 		return uploadAttempt{}, stalled(ReasonUploadOutcomeUnknown, nil, "%s", unknownOutcomeMessage)
 	}
-	// The intent's time is kept to the second: a retry's must differ from
-	// the one it retries, since the slot key is made of it.
-	started := st.now
-	if !started.Truncate(time.Second).After(intent.StartedAt.Time) {
-		started = intent.StartedAt.Add(time.Second)
-	}
 	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventRetryingUpload, "Upload",
 		"Uploading again a file whose earlier upload has an unknown outcome (%s)", retryWhy(risky))
 	return uploadAttempt{
-		slotKey:            fmt.Sprintf("%s#retry-%d", st.report.Digest, intent.StartedAt.Unix()),
-		startedAt:          started,
+		// Asked again before its intent is written (this process stopped
+		// in between), the retry gets the same number, and so the same slot.
+		number:             intent.Attempt + 1,
+		startedAt:          st.now,
 		previous:           intent.DeepCopy(),
 		consumesAnnotation: risky,
 	}, nil
@@ -344,8 +348,8 @@ func retryWhy(risky bool) string {
 // the slot a little early; this process's budget still holds the next
 // upload back until the vendor's window allows it.
 func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importState, c ledger.Client, account types.NamespacedName,
-	owner, slotKey string, sentAt time.Time) {
-	if _, err := ledger.RecordSent(ctx, c, account, owner, slotKey, sentAt); err != nil {
+	slot ledger.Slot, sentAt time.Time) {
+	if _, err := ledger.RecordSent(ctx, c, account, slot, sentAt); err != nil {
 		st.log.Error(err, "recording the upload time in the ledger")
 	}
 }

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // DefaultEndpoint is the base URL of the Localytics API.
@@ -83,9 +84,24 @@ type UploadReservation struct {
 	// +required
 	ProfileImport string `json:"profileImport"`
 
+	// uid is the UID of the ProfileImport that took the slot, so that an
+	// import deleted and recreated under the same name takes a slot of its
+	// own. Entries written before it existed lack it, and match the
+	// ProfileImport by name alone.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+
 	// contentDigest is the sha256 digest of the file the slot was taken for.
 	// +optional
 	ContentDigest string `json:"contentDigest,omitempty"`
+
+	// attempt counts the uploads of the file made after one of unknown
+	// outcome: 0 for the first upload, 1 for its first retry, and so on.
+	// Each attempt takes a slot of its own, since the vendor counts every
+	// upload that reached it. Defaults to 0; never negative.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempt int32 `json:"attempt,omitempty"`
 }
 
 // AppAudienceLists counts the audience lists of one app.

@@ -140,6 +140,13 @@ type UploadIntent struct {
 	// startedAt is when the upload started.
 	// +required
 	StartedAt metav1.Time `json:"startedAt"`
+
+	// attempt counts the uploads of the file made after one of unknown
+	// outcome: 0 for the first upload, one more for each retry. It names the
+	// upload's slot in the account's ledger. Defaults to 0; never negative.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempt int32 `json:"attempt,omitempty"`
 }
 
 // ProfileImportStatistics are the counts Localytics reports for a job.

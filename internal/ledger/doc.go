@@ -1,6 +1,8 @@
 // Package ledger keeps the profile upload budget of a LocalyticsAccount in
 // its status.uploadLedger: one entry per upload slot taken in the current
-// window, with the ProfileImport that took it and the digest of its file.
+// window, with the ProfileImport that took it (namespace/name and UID), the
+// digest of its file and the attempt (0, or one more for each retry after an
+// upload of unknown outcome).
 //
 // The ledger lives in the account's status, not in memory, so that every
 // replica and every shard of the operator reserves from the same budget and a

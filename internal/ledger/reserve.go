@@ -46,13 +46,49 @@ var conflictBackoff = wait.Backoff{
 	Cap:      time.Second,
 }
 
+// Slot names the upload a ledger entry is for: one attempt at uploading one
+// file, by one ProfileImport object.
+type Slot struct {
+	// Owner is the namespace/name of the ProfileImport; required.
+	Owner string
+	// UID is the ProfileImport's UID. An import deleted and recreated under
+	// the same name has another, and so takes a slot of its own.
+	UID types.UID
+	// Digest is the digest of the file.
+	Digest string
+	// Attempt counts the uploads of the file made after one of unknown
+	// outcome: each takes a slot of its own, since the vendor counted the
+	// upload whose answer was lost.
+	Attempt int32
+}
+
+// matches reports whether e is the entry of s. An entry without a UID was
+// written before entries recorded it, and matches its owner by name alone.
+func (s Slot) matches(e importsv1alpha1.UploadReservation) bool {
+	return e.ProfileImport == s.Owner &&
+		(e.UID == "" || e.UID == s.UID) &&
+		e.ContentDigest == s.Digest &&
+		e.Attempt == s.Attempt
+}
+
+// entry is the ledger entry of s, taken at t.
+func (s Slot) entry(t time.Time) importsv1alpha1.UploadReservation {
+	return importsv1alpha1.UploadReservation{
+		Time:          EntryTime(t),
+		ProfileImport: s.Owner,
+		UID:           s.UID,
+		ContentDigest: s.Digest,
+		Attempt:       s.Attempt,
+	}
+}
+
 // Reservation is an upload slot held in an account's ledger.
 type Reservation struct {
 	// Time is when the slot was taken (or, after RecordSent, when the upload
 	// was sent); the slot opens again one window later.
 	Time time.Time
-	// Existing is true when the owner already held a slot for the same
-	// digest, and no new one was taken.
+	// Existing is true when the slot was already held, and no new one was
+	// taken.
 	Existing bool
 	// Left is how many slots the window still allows after this one.
 	Left int32
@@ -77,31 +113,30 @@ func IsNoSlot(err error) (*NoSlotError, bool) {
 	return noSlot, ok
 }
 
-// Reserve takes a profile upload slot in the ledger of account for owner
-// (the namespace/name of a ProfileImport) and the digest of its file, at now.
+// Reserve takes the profile upload slot s in the ledger of account, at now.
 //
 // It re-reads the account, forgets the entries that left the window, and
-//   - returns the slot owner already holds for digest, if any: a reconcile
-//     retried after a crash must not take a second slot for the same file;
+//   - returns the slot if it is already held: a reconcile retried after a
+//     crash must not take a second slot for the same upload;
 //   - otherwise takes a new slot if the window allows one;
 //   - otherwise returns a *NoSlotError with the time the next slot opens.
 //
 // Every write carries the resourceVersion that was read; on a conflict the
 // account is read again and the decision taken again.
-func Reserve(ctx context.Context, c Client, account types.NamespacedName, owner, digest string, now time.Time) (Reservation, error) {
-	if owner == "" {
+func Reserve(ctx context.Context, c Client, account types.NamespacedName, s Slot, now time.Time) (Reservation, error) {
+	if s.Owner == "" {
 		return Reservation{}, errors.New("ledger: a reservation needs an owner")
 	}
 	var res Reservation
 	err := update(ctx, c, account, now, func(entries []importsv1alpha1.UploadReservation, limit UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
-		if i := find(entries, owner, digest); i >= 0 {
+		if i := find(entries, s); i >= 0 {
 			res = Reservation{Time: entries[i].Time.Time, Existing: true, Left: int32(max(limit.Count-len(entries), 0))}
 			return nil, nil
 		}
 		if len(entries) >= limit.Count {
 			return nil, &NoSlotError{NextSlot: entries[len(entries)-limit.Count].Time.Add(limit.Window)}
 		}
-		entry := importsv1alpha1.UploadReservation{Time: EntryTime(now), ProfileImport: owner, ContentDigest: digest}
+		entry := s.entry(now)
 		res = Reservation{Time: entry.Time.Time, Left: int32(limit.Count - len(entries) - 1)}
 		return append(entries, entry), nil
 	})
@@ -111,16 +146,16 @@ func Reserve(ctx context.Context, c Client, account types.NamespacedName, owner,
 	return res, nil
 }
 
-// RecordSent moves the slot of owner and digest to sentAt, the time its
+// RecordSent moves the slot s to sentAt, the time its
 // upload was sent, when that is later than the time it was taken. The vendor
 // counts an upload from its arrival, which is after the reservation; without
 // this the ledger would free the slot before the vendor does, and the next
-// upload in that slot would meet a 429. It returns false when owner holds no
-// slot for digest (it left the window, or was released).
-func RecordSent(ctx context.Context, c Client, account types.NamespacedName, owner, digest string, sentAt time.Time) (bool, error) {
+// upload in that slot would meet a 429. It returns false when the slot is not
+// held (it left the window, or was released).
+func RecordSent(ctx context.Context, c Client, account types.NamespacedName, s Slot, sentAt time.Time) (bool, error) {
 	found := false
 	err := update(ctx, c, account, sentAt, func(entries []importsv1alpha1.UploadReservation, _ UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
-		i := find(entries, owner, digest)
+		i := find(entries, s)
 		found = i >= 0
 		at := EntryTime(sentAt)
 		if !found || !at.After(entries[i].Time.Time) {
@@ -132,14 +167,14 @@ func RecordSent(ctx context.Context, c Client, account types.NamespacedName, own
 	return found, err
 }
 
-// Release gives back the slot of owner and digest, for an upload that was
+// Release gives back the slot s, for an upload that was
 // never sent (it was refused before its body went out). It returns false when
 // there was no such slot. Never release a slot whose upload may have reached
 // the vendor: the vendor counts it whatever happened to the answer.
-func Release(ctx context.Context, c Client, account types.NamespacedName, owner, digest string, now time.Time) (bool, error) {
+func Release(ctx context.Context, c Client, account types.NamespacedName, s Slot, now time.Time) (bool, error) {
 	found := false
 	err := update(ctx, c, account, now, func(entries []importsv1alpha1.UploadReservation, _ UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
-		i := find(entries, owner, digest)
+		i := find(entries, s)
 		if found = i >= 0; !found {
 			return nil, nil
 		}
@@ -180,10 +215,10 @@ func update(ctx context.Context, c Client, key types.NamespacedName, now time.Ti
 	return nil
 }
 
-// find returns the index of the entry of owner and digest, or -1.
-func find(entries []importsv1alpha1.UploadReservation, owner, digest string) int {
+// find returns the index of the entry of s, or -1.
+func find(entries []importsv1alpha1.UploadReservation, s Slot) int {
 	for i, e := range entries {
-		if e.ProfileImport == owner && e.ContentDigest == digest {
+		if s.matches(e) {
 			return i
 		}
 	}

@@ -94,12 +94,12 @@ func TestReserveRespectsTheCount(t *testing.T) {
 	now := time.Now()
 
 	for i := range 3 {
-		res, err := Reserve(ctx, c, key, fmt.Sprintf("%s/import-%d", key.Namespace, i), "sha256:file", now.Add(time.Duration(i)*time.Minute))
+		res, err := Reserve(ctx, c, key, Slot{Owner: fmt.Sprintf("%s/import-%d", key.Namespace, i), Digest: "sha256:file"}, now.Add(time.Duration(i)*time.Minute))
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.Existing).To(BeFalse())
 		g.Expect(res.Left).To(BeEquivalentTo(2 - i))
 	}
-	_, err := Reserve(ctx, c, key, key.Namespace+"/import-3", "sha256:file", now.Add(3*time.Minute))
+	_, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/import-3", Digest: "sha256:file"}, now.Add(3*time.Minute))
 	noSlot, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "got %v", err)
 	g.Expect(noSlot.NextSlot).To(BeTemporally("~", now.Add(time.Hour), time.Microsecond))
@@ -120,17 +120,17 @@ func TestReserveIsIdempotentPerOwnerAndDigest(t *testing.T) {
 	now := time.Now()
 	owner := key.Namespace + "/profiles"
 
-	first, err := Reserve(ctx, c, key, owner, "sha256:one", now)
+	first, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	// A reconcile retried after a crash asks again, later.
-	again, err := Reserve(ctx, c, key, owner, "sha256:one", now.Add(time.Minute))
+	again, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(again.Existing).To(BeTrue())
 	g.Expect(again.Time).To(BeTemporally("==", first.Time))
 	g.Expect(getAccount(g, c, key).Status.UploadLedger).To(HaveLen(1))
 
 	// The same owner with another file takes another slot.
-	other, err := Reserve(ctx, c, key, owner, "sha256:two", now.Add(2*time.Minute))
+	other, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:two"}, now.Add(2*time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(other.Existing).To(BeFalse())
 	account := getAccount(g, c, key)
@@ -138,9 +138,88 @@ func TestReserveIsIdempotentPerOwnerAndDigest(t *testing.T) {
 	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
 
 	// With the window full, the holder of a slot still gets it back.
-	again, err = Reserve(ctx, c, key, owner, "sha256:one", now.Add(3*time.Minute))
+	again, err = Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(3*time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(again.Existing).To(BeTrue())
+}
+
+// A slot is held by one ProfileImport object, for one file and one attempt:
+// an import recreated under the same name is another object, and a retry
+// after an upload of unknown outcome is another upload for the vendor.
+func TestReserveMatchesTheSlotHeld(t *testing.T) {
+	const owner = "ns/profiles"
+	cases := map[string]struct {
+		held         importsv1alpha1.UploadReservation
+		slot         Slot
+		wantExisting bool
+	}{
+		"the same object, file and attempt get the slot they hold": {
+			held:         importsv1alpha1.UploadReservation{ProfileImport: owner, UID: "uid-1", ContentDigest: "sha256:one"},
+			slot:         Slot{Owner: owner, UID: "uid-1", Digest: "sha256:one"},
+			wantExisting: true,
+		},
+		"an import recreated under the same name takes a new slot": {
+			held: importsv1alpha1.UploadReservation{ProfileImport: owner, UID: "uid-1", ContentDigest: "sha256:one"},
+			slot: Slot{Owner: owner, UID: "uid-2", Digest: "sha256:one"},
+		},
+		"a retry after an unknown outcome takes a new slot": {
+			held: importsv1alpha1.UploadReservation{ProfileImport: owner, UID: "uid-1", ContentDigest: "sha256:one"},
+			slot: Slot{Owner: owner, UID: "uid-1", Digest: "sha256:one", Attempt: 1},
+		},
+		"the same retry asked again gets its slot": {
+			held:         importsv1alpha1.UploadReservation{ProfileImport: owner, UID: "uid-1", ContentDigest: "sha256:one", Attempt: 1},
+			slot:         Slot{Owner: owner, UID: "uid-1", Digest: "sha256:one", Attempt: 1},
+			wantExisting: true,
+		},
+		"another file takes a new slot": {
+			held: importsv1alpha1.UploadReservation{ProfileImport: owner, UID: "uid-1", ContentDigest: "sha256:one"},
+			slot: Slot{Owner: owner, UID: "uid-1", Digest: "sha256:two"},
+		},
+		"another name with the same file takes a new slot": {
+			held: importsv1alpha1.UploadReservation{ProfileImport: owner, UID: "uid-1", ContentDigest: "sha256:one"},
+			slot: Slot{Owner: "ns/other", UID: "uid-1", Digest: "sha256:one"},
+		},
+		"an entry written without a uid matches its owner by name": {
+			held:         importsv1alpha1.UploadReservation{ProfileImport: owner, ContentDigest: "sha256:one"},
+			slot:         Slot{Owner: owner, UID: "uid-1", Digest: "sha256:one"},
+			wantExisting: true,
+		},
+		"an entry written without a uid still needs the same attempt": {
+			held: importsv1alpha1.UploadReservation{ProfileImport: owner, ContentDigest: "sha256:one"},
+			slot: Slot{Owner: owner, UID: "uid-1", Digest: "sha256:one", Attempt: 1},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			c := newClient(g)
+			key := newAccount(t, g, c, UploadLimit{Count: 3, Window: time.Hour})
+			now := time.Now()
+			account := getAccount(g, c, key)
+			held := tc.held
+			held.Time = EntryTime(now)
+			account.Status.UploadLedger = []importsv1alpha1.UploadReservation{held}
+			g.Expect(c.Status().Update(ctx, account)).To(Succeed())
+
+			res, err := Reserve(ctx, c, key, tc.slot, now.Add(time.Minute))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.Existing).To(Equal(tc.wantExisting))
+			ledger := getAccount(g, c, key).Status.UploadLedger
+			if tc.wantExisting {
+				g.Expect(res.Time).To(BeTemporally("==", held.Time.Time))
+				g.Expect(ledger).To(HaveLen(1))
+				return
+			}
+			g.Expect(ledger).To(HaveLen(2))
+			g.Expect(ledger[1]).To(And(
+				HaveField("ProfileImport", tc.slot.Owner),
+				HaveField("UID", tc.slot.UID),
+				HaveField("ContentDigest", tc.slot.Digest),
+				HaveField("Attempt", tc.slot.Attempt),
+			))
+		})
+	}
 }
 
 func TestReserveAfterTheWindowExpires(t *testing.T) {
@@ -150,14 +229,14 @@ func TestReserveAfterTheWindowExpires(t *testing.T) {
 	key := newAccount(t, g, c, UploadLimit{Count: 1, Window: time.Hour})
 	now := time.Now()
 
-	first, err := Reserve(ctx, c, key, key.Namespace+"/a", "sha256:a", now)
+	first, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/a", Digest: "sha256:a"}, now)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	_, err = Reserve(ctx, c, key, key.Namespace+"/b", "sha256:b", first.Time.Add(time.Hour-time.Microsecond))
+	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour-time.Microsecond))
 	_, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "a microsecond before the window ends the slot is still taken: %v", err)
 
-	res, err := Reserve(ctx, c, key, key.Namespace+"/b", "sha256:b", first.Time.Add(time.Hour))
+	res, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Existing).To(BeFalse())
 	account := getAccount(g, c, key)
@@ -173,18 +252,18 @@ func TestReleaseAndRecordSent(t *testing.T) {
 	now := time.Now()
 	owner := key.Namespace + "/a"
 
-	_, err := Reserve(ctx, c, key, owner, "sha256:a", now)
+	_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	sent, err := RecordSent(ctx, c, key, owner, "sha256:a", now.Add(3*time.Second))
+	sent, err := RecordSent(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(3*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sent).To(BeTrue())
-	_, err = Reserve(ctx, c, key, key.Namespace+"/b", "sha256:b", now.Add(time.Hour+time.Second))
+	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Second))
 	noSlot, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "the slot counts from the time it was sent: %v", err)
 	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", now.Add(time.Hour+3*time.Second)))
 
-	released, err := Release(ctx, c, key, owner, "sha256:a", now.Add(5*time.Second))
+	released, err := Release(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(5*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(released).To(BeTrue())
 	account := getAccount(g, c, key)
@@ -192,14 +271,14 @@ func TestReleaseAndRecordSent(t *testing.T) {
 	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(1))
 	g.Expect(account.Status.NextUploadSlot).To(BeNil())
 
-	released, err = Release(ctx, c, key, owner, "sha256:a", now.Add(6*time.Second))
+	released, err = Release(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(6*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(released).To(BeFalse())
 }
 
 func TestReserveOfAMissingAccount(t *testing.T) {
 	g := NewWithT(t)
-	_, err := Reserve(context.Background(), newClient(g), types.NamespacedName{Namespace: "default", Name: "absent"}, "default/a", "sha256:a", time.Now())
+	_, err := Reserve(context.Background(), newClient(g), types.NamespacedName{Namespace: "default", Name: "absent"}, Slot{Owner: "default/a", Digest: "sha256:a"}, time.Now())
 	g.Expect(err).To(HaveOccurred())
 	_, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeFalse())
@@ -229,7 +308,7 @@ func TestConcurrentReserversNeverExceedTheLimit(t *testing.T) {
 		owner := fmt.Sprintf("%s/import-%02d", key.Namespace, i)
 		wg.Go(func() {
 			<-start
-			_, err := Reserve(ctx, c, key, owner, "sha256:"+owner, now)
+			_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:" + owner}, now)
 			mu.Lock()
 			defer mu.Unlock()
 			if _, ok := IsNoSlot(err); ok {
