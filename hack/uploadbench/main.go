@@ -20,11 +20,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"time"
 
 	"github.com/localytics-operator/localytics-operator/internal/importfile"
+	"github.com/localytics-operator/localytics-operator/internal/importfile/importfiletest"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
 
@@ -82,10 +82,8 @@ func run() error {
 	return nil
 }
 
-var cities = []string{"Boston", "Berlin", "São Paulo", "Zürich", "Kraków", "東京", "Lagos", "Austin"}
-
-// generateFile writes about size bytes of valid profile lines: ids, emails,
-// dates, counters and sets, now and then a non-ASCII city or an escape.
+// generateFile writes about size bytes of valid profile lines, the mix of
+// the Go benchmarks (importfiletest).
 func generateFile(name string, size int64) error {
 	f, err := os.Create(name)
 	if err != nil {
@@ -93,36 +91,13 @@ func generateFile(name string, size int64) error {
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
-	rng := rand.New(rand.NewPCG(1, 2))
-	var n int64
-	for i := 0; n < size; i++ {
-		line := fmt.Appendf(nil, `{"customer_id":"cust-%08d","changes":[`, i)
-		for j := range 1 + rng.IntN(4) {
-			if j > 0 {
-				line = append(line, ',')
-			}
-			switch rng.IntN(7) {
-			case 0:
-				line = fmt.Appendf(line, `{"op":"assign","attr":"email","value":"user.%d@example.com"}`, rng.IntN(1e6))
-			case 1:
-				line = fmt.Appendf(line, `{"op":"assign","attr":"city","value":%q}`, cities[rng.IntN(len(cities))])
-			case 2:
-				line = fmt.Appendf(line, `{"op":"assign","attr":"signup","value":"20%02d-%02d-%02d"}`, rng.IntN(25), 1+rng.IntN(12), 1+rng.IntN(28))
-			case 3:
-				line = fmt.Appendf(line, `{"op":"increment","attr":"visits","value":%d}`, rng.IntN(100)-10)
-			case 4:
-				line = fmt.Appendf(line, `{"op":"set-add","attr":"tags","value":["vip","beta-%d","say \"hi\""]}`, rng.IntN(9))
-			case 5:
-				line = fmt.Appendf(line, `{"op":"assign","attr":"lifetime_value","value":%d}`, rng.IntN(1e9))
-			default:
-				line = append(line, `{"op":"delete","attr":"trial_ends"}`...)
-			}
-		}
-		line = append(line, "]}\n"...)
+	lines := importfiletest.NewProfileLines()
+	var line []byte
+	for n := int64(0); n < size; n += int64(len(line)) {
+		line = lines.Append(line[:0])
 		if _, err := w.Write(line); err != nil {
 			return err
 		}
-		n += int64(len(line))
 	}
 	if err := w.Flush(); err != nil {
 		return err

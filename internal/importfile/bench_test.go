@@ -9,47 +9,18 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/localytics-operator/localytics-operator/internal/importfile/importfiletest"
 )
 
 // benchSize is about how large the generated benchmark files are: a few MB,
 // large enough that per-file costs vanish, small enough to stay in memory.
 const benchSize = 4 << 20
 
-var benchCities = []string{"Boston", "Berlin", "São Paulo", "Zürich", "Kraków", "東京", "Lagos", "Austin"}
+var benchCities = importfiletest.Cities
 
-// profileJSONFile generates a realistic profile file: ids, names, emails,
-// dates, counters and sets, now and then a non-ASCII city or an escape.
-func profileJSONFile(size int) []byte {
-	rng := rand.New(rand.NewPCG(1, 2))
-	var b bytes.Buffer
-	for i := 0; b.Len() < size; i++ {
-		fmt.Fprintf(&b, `{"customer_id":"cust-%08d","changes":[`, i)
-		n := 1 + rng.IntN(4)
-		for j := 0; j < n; j++ {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			switch rng.IntN(7) {
-			case 0:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"email","value":"user.%d@example.com"}`, rng.IntN(1e6))
-			case 1:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"city","value":%q}`, benchCities[rng.IntN(len(benchCities))])
-			case 2:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"signup","value":"20%02d-%02d-%02d"}`, rng.IntN(25), 1+rng.IntN(12), 1+rng.IntN(28))
-			case 3:
-				fmt.Fprintf(&b, `{"op":"increment","attr":"visits","value":%d}`, rng.IntN(100)-10)
-			case 4:
-				fmt.Fprintf(&b, `{"op":"set-add","attr":"tags","value":["vip","beta-%d","say \"hi\""]}`, rng.IntN(9))
-			case 5:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"lifetime_value","value":%d}`, rng.IntN(1e9))
-			default:
-				b.WriteString(`{"op":"delete","attr":"trial_ends"}`)
-			}
-		}
-		b.WriteString("]}\n")
-	}
-	return b.Bytes()
-}
+// profileJSONFile generates a realistic profile file (importfiletest's mix).
+func profileJSONFile(size int) []byte { return importfiletest.ProfileJSON(size) }
 
 func profileCSVFile(size int) []byte {
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/localytics-operator/localytics-operator/internal/importfile"
+	"github.com/localytics-operator/localytics-operator/internal/importfile/importfiletest"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
 )
@@ -100,37 +100,7 @@ func BenchmarkUploadProfiles(b *testing.B) {
 
 // profileBlock is about 1 MiB of realistic profile lines (the mix of
 // internal/importfile's benchmarks), which profileSource repeats.
-var profileBlock = sync.OnceValue(func() []byte {
-	cities := []string{"Boston", "Berlin", "São Paulo", "Zürich", "Kraków", "東京", "Lagos", "Austin"}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var b bytes.Buffer
-	for i := 0; b.Len() < 1<<20; i++ {
-		fmt.Fprintf(&b, `{"customer_id":"cust-%08d","changes":[`, i)
-		for j := range 1 + rng.IntN(4) {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			switch rng.IntN(7) {
-			case 0:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"email","value":"user.%d@example.com"}`, rng.IntN(1e6))
-			case 1:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"city","value":%q}`, cities[rng.IntN(len(cities))])
-			case 2:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"signup","value":"20%02d-%02d-%02d"}`, rng.IntN(25), 1+rng.IntN(12), 1+rng.IntN(28))
-			case 3:
-				fmt.Fprintf(&b, `{"op":"increment","attr":"visits","value":%d}`, rng.IntN(100)-10)
-			case 4:
-				fmt.Fprintf(&b, `{"op":"set-add","attr":"tags","value":["vip","beta-%d","say \"hi\""]}`, rng.IntN(9))
-			case 5:
-				fmt.Fprintf(&b, `{"op":"assign","attr":"lifetime_value","value":%d}`, rng.IntN(1e9))
-			default:
-				b.WriteString(`{"op":"delete","attr":"trial_ends"}`)
-			}
-		}
-		b.WriteString("]}\n")
-	}
-	return b.Bytes()
-})
+var profileBlock = sync.OnceValue(func() []byte { return importfiletest.ProfileJSON(1 << 20) })
 
 // profileSource is a valid profile file of about size bytes (whole blocks of
 // lines), generated as it is read: never held in memory.
