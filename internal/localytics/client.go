@@ -263,7 +263,7 @@ func (c *Client) attempt(ctx context.Context, cl call, log logr.Logger, attempt 
 	var body *formBody
 	if cl.form != nil {
 		body = cl.form.open()
-		req.Body = body.reader
+		req.Body = body
 		req.ContentLength = body.length
 		req.Header.Set("Content-Type", body.contentType)
 	}

@@ -1,10 +1,12 @@
 package localytics
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"sync"
 )
 
 // UploadFile is the file of an upload. It is streamed: read once, from its
@@ -46,58 +48,158 @@ type formField struct{ name, value string }
 // fieldAppID is the name of the app scope, in forms and in job targets alike.
 const fieldAppID = "app_id"
 
-// copyBufferSize is the size of the reads from the file: large enough that
-// the pipe's per-write hand-off costs little.
-const copyBufferSize = 256 << 10
+// chunkSize is the size of the reads from the file, and so of the writes to
+// the connection: large, so that each costs the sender and the receiver few
+// system calls.
+const chunkSize = 256 << 10
 
-// readAheadBuffers is how many buffers of copyBufferSize the file is read
-// ahead of the request, and so its share of an upload's memory.
-const readAheadBuffers = 3
+// readAheadChunks is how many chunks the file is read ahead of the
+// connection, and so its share of an upload's memory.
+const readAheadChunks = 3
 
-// formBody is an upload body being written by a goroutine into a pipe.
+// formBody is the request body of an upload: the form's envelope, written
+// out in advance, around the file, which a goroutine of its own reads (and,
+// through importfile.Reader, validates: most of an upload's work) up to
+// readAheadChunks chunks ahead of the connection, so that both go on at once.
+//
+// The transport sends it with WriteTo, one write per chunk and no copy in
+// between; Read serves a transport that reads instead (with a Content-Length,
+// net/http reads through an io.LimitedReader). It is used by one goroutine at
+// a time, but Close may come from another.
 type formBody struct {
-	reader      *io.PipeReader
 	contentType string
 	// length is the exact body length, or -1 when unknown.
 	length int64
-	done   chan struct{}
-	// sourceErr is set before done is closed.
-	sourceErr error
+
+	head, tail []byte // the envelope before and after the file
+	chunks     *readAhead
+	cur        []byte // the unsent rest of the current chunk
+	curBuf     []byte // the whole buffer cur is in, to give back once sent
+	fileDone   bool
+	err        error // sticky: io.EOF at the end, or why the body failed
+	closeOnce  sync.Once
 }
 
-// open starts streaming the form. The caller must call finish.
+// open starts reading the file. The caller must call finish.
 func (f *uploadForm) open() *formBody {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
+	var envelope bytes.Buffer
+	mw := multipart.NewWriter(&envelope)
+	// Writing to a bytes.Buffer does not fail.
+	for _, field := range f.fields {
+		_ = mw.WriteField(field.name, field.value)
+	}
+	_, _ = mw.CreateFormFile("file", f.fileName())
+	headLen := envelope.Len()
+	_ = mw.Close()
+	all := envelope.Bytes()
 	b := &formBody{
-		reader:      pr,
 		contentType: mw.FormDataContentType(),
 		length:      -1,
-		done:        make(chan struct{}),
+		head:        all[:headLen],
+		tail:        all[headLen:],
+		chunks:      startReadAhead(f.file, f.maxBytes),
 	}
 	if f.file.Size > 0 {
-		b.length = f.envelopeLength(mw.Boundary()) + f.file.Size
+		b.length = int64(len(all)) + f.file.Size
 	}
-	go func() {
-		defer close(b.done)
-		sourceErr, err := f.write(mw)
-		b.sourceErr = sourceErr
-		if sourceErr != nil {
-			err = sourceErr
-		}
-		// nil closes the pipe with EOF: the body is complete.
-		_ = pw.CloseWithError(err)
-	}()
 	return b
 }
 
-// finish stops the streaming (a no-op when it is complete), waits for the
-// writer goroutine, and returns the error reading the file, if any.
-func (b *formBody) finish() error {
-	_ = b.reader.Close()
-	<-b.done
-	return b.sourceErr
+// WriteTo implements io.WriterTo.
+func (b *formBody) WriteTo(w io.Writer) (written int64, err error) {
+	for {
+		p, err := b.next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return written, err
+		}
+		n, err := w.Write(p)
+		written += int64(n)
+		b.advance(n)
+		if err != nil {
+			return written, err
+		}
+	}
 }
+
+// Read implements io.Reader.
+func (b *formBody) Read(p []byte) (int, error) {
+	q, err := b.next()
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, q)
+	b.advance(n)
+	return n, nil
+}
+
+// next returns the next bytes to send (the head, the rest of a chunk of the
+// file, or the tail), waiting for the file if need be; io.EOF at the end.
+func (b *formBody) next() ([]byte, error) {
+	for {
+		switch {
+		case b.err != nil:
+			return nil, b.err
+		case len(b.head) > 0:
+			return b.head, nil
+		case len(b.cur) > 0:
+			return b.cur, nil
+		case !b.fileDone:
+			if b.curBuf != nil {
+				b.chunks.recycle(b.curBuf)
+				b.curBuf = nil
+			}
+			c, ok := b.chunks.next()
+			switch {
+			case !ok:
+				b.err = errBodyClosed
+			case errors.Is(c.err, io.EOF):
+				b.fileDone = true
+				b.cur, b.curBuf = c.b, c.b
+			case c.err != nil:
+				b.err = c.err
+			default:
+				b.cur, b.curBuf = c.b, c.b
+			}
+		case len(b.tail) > 0:
+			return b.tail, nil
+		default:
+			b.err = io.EOF
+		}
+	}
+}
+
+// advance marks the first n bytes of what next returned as sent.
+func (b *formBody) advance(n int) {
+	switch {
+	case len(b.head) > 0:
+		b.head = b.head[n:]
+	case len(b.cur) > 0:
+		b.cur = b.cur[n:]
+	default:
+		b.tail = b.tail[n:]
+	}
+}
+
+// Close implements io.Closer. The transport closes the body when it is done
+// with it, whatever happened; reading the file stops.
+func (b *formBody) Close() error {
+	b.closeOnce.Do(b.chunks.stop)
+	return nil
+}
+
+// finish stops reading the file if that is still going on (the request
+// ended early), waits until it is no longer read, and returns the error
+// reading it, if any: a read error, a length other than declared, or more
+// bytes than the cap.
+func (b *formBody) finish() error {
+	_ = b.Close()
+	return b.chunks.wait()
+}
+
+var errBodyClosed = errors.New("the upload body was closed")
 
 func (f *uploadForm) fileName() string {
 	if f.file.Name != "" {
@@ -106,61 +208,117 @@ func (f *uploadForm) fileName() string {
 	return f.defaultName
 }
 
-// write writes the whole form. sourceErr is a failure of the file (a read
-// error, a length other than declared, over the cap); err is a failure to
-// write, which means the request was abandoned and the pipe closed.
-func (f *uploadForm) write(mw *multipart.Writer) (sourceErr, err error) {
-	for _, field := range f.fields {
-		if err := mw.WriteField(field.name, field.value); err != nil {
-			return nil, err
-		}
-	}
-	part, err := mw.CreateFormFile("file", f.fileName())
-	if err != nil {
-		return nil, err
-	}
-	src := &sourceReader{r: f.file.Content}
-	limit := f.maxBytes
-	if f.file.Size > 0 {
-		limit = f.file.Size
-	}
-	var r io.Reader = src
-	if limit > 0 {
-		// One byte more than allowed tells "too long" from "exactly right".
-		r = io.LimitReader(src, limit+1)
-	}
-	n, err := copyReadingAhead(part, r)
-	switch {
-	case src.err != nil:
-		return src.err, nil
-	case err != nil:
-		return nil, err
-	case f.file.Size > 0 && n != f.file.Size:
-		if n > f.file.Size {
-			return fmt.Errorf("%w: the file is longer than its declared size of %d bytes", ErrInvalidRequest, f.file.Size), nil
-		}
-		return fmt.Errorf("%w: the file has %d bytes, not its declared %d", ErrInvalidRequest, n, f.file.Size), nil
-	case f.maxBytes > 0 && n > f.maxBytes:
-		return fmt.Errorf("%w: more than %d bytes", ErrFileTooLarge, f.maxBytes), nil
-	}
-	return nil, mw.Close()
+// readAhead reads a file in chunks on a goroutine of its own, a few chunks
+// ahead of their consumer.
+type readAhead struct {
+	full     chan chunk
+	free     chan []byte
+	stopping chan struct{}
+	done     chan struct{}
+	err      error // the file's, set before done is closed
 }
 
-// envelopeLength is the length of everything in the body but the file's
-// bytes, found by writing the same form, with the same boundary and an empty
-// file, into a counter.
-func (f *uploadForm) envelopeLength(boundary string) int64 {
-	var counter countingWriter
-	mw := multipart.NewWriter(&counter)
-	if err := mw.SetBoundary(boundary); err != nil {
-		panic(err) // the boundary came from multipart.NewWriter
+type chunk struct {
+	b   []byte
+	err error // after b; io.EOF at the end
+}
+
+// startReadAhead starts reading file.Content, checking its length against
+// file.Size when that is set, and otherwise against maxBytes when that is.
+func startReadAhead(file UploadFile, maxBytes int64) *readAhead {
+	ra := &readAhead{
+		full:     make(chan chunk, readAheadChunks),
+		free:     make(chan []byte, readAheadChunks),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
 	}
-	for _, field := range f.fields {
-		_ = mw.WriteField(field.name, field.value)
+	for range readAheadChunks {
+		ra.free <- make([]byte, chunkSize)
 	}
-	_, _ = mw.CreateFormFile("file", f.fileName())
-	_ = mw.Close()
-	return counter.n
+	go ra.run(file, maxBytes)
+	return ra
+}
+
+func (ra *readAhead) run(file UploadFile, maxBytes int64) {
+	defer close(ra.done)
+	limit := maxBytes
+	if file.Size > 0 {
+		limit = file.Size
+	}
+	src := file.Content
+	if limit > 0 {
+		// One byte more than allowed tells "too long" from "exactly right".
+		src = io.LimitReader(src, limit+1)
+	}
+	var total int64
+	for {
+		var buf []byte
+		select {
+		case buf = <-ra.free:
+		case <-ra.stopping:
+			return
+		}
+		// Fill the buffer, so that the connection gets large writes.
+		n, err := io.ReadFull(src, buf)
+		total += int64(n)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.EOF
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			if lengthErr := checkLength(file.Size, maxBytes, total, err != nil); lengthErr != nil {
+				err = lengthErr
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			// Nothing more of a failed file is sent: the request fails.
+			ra.err, n = err, 0
+		}
+		select {
+		case ra.full <- chunk{buf[:n], err}:
+		case <-ra.stopping:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// checkLength checks the bytes read so far, total, against the declared
+// size (if > 0) or else the cap (if > 0); atEnd tells that the file ended.
+func checkLength(size, maxBytes, total int64, atEnd bool) error {
+	switch {
+	case size > 0 && total > size:
+		return fmt.Errorf("%w: the file is longer than its declared size of %d bytes", ErrInvalidRequest, size)
+	case size > 0 && atEnd && total != size:
+		return fmt.Errorf("%w: the file has %d bytes, not its declared %d", ErrInvalidRequest, total, size)
+	case size == 0 && maxBytes > 0 && total > maxBytes:
+		return fmt.Errorf("%w: more than %d bytes", ErrFileTooLarge, maxBytes)
+	}
+	return nil
+}
+
+// next returns the next chunk; false once the read-ahead was stopped.
+func (ra *readAhead) next() (chunk, bool) {
+	select {
+	case c := <-ra.full:
+		return c, true
+	case <-ra.stopping:
+		return chunk{}, false
+	}
+}
+
+// recycle gives back the buffer of a chunk that was sent.
+func (ra *readAhead) recycle(buf []byte) {
+	ra.free <- buf[:cap(buf)]
+}
+
+func (ra *readAhead) stop() { close(ra.stopping) }
+
+// wait returns once the file is no longer read, with its error if any.
+func (ra *readAhead) wait() error {
+	<-ra.done
+	return ra.err
 }
 
 // checkSize refuses, before any budget is spent, a file whose declared size
@@ -176,92 +334,4 @@ func (f *uploadForm) checkSize() error {
 		return fmt.Errorf("%w: %d bytes, over the %d-byte cap", ErrFileTooLarge, f.file.Size, f.maxBytes)
 	}
 	return nil
-}
-
-// sourceReader remembers the caller's read error, to tell it from a failure
-// of the request.
-type sourceReader struct {
-	r   io.Reader
-	err error
-}
-
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		s.err = err
-	}
-	return n, err
-}
-
-// copyReadingAhead copies src to dst like io.Copy, but reads src on a
-// goroutine of its own, up to readAheadBuffers buffers ahead of dst. An io.Pipe
-// write waits until the request has taken every byte, so with a plain copy the
-// file is not read (nor, through importfile.Reader, validated: most of an
-// upload's work) while the request is writing to the connection; this way
-// both go on at once. It returns only once src is no longer read, whatever
-// happened: the caller may close the file then.
-func copyReadingAhead(dst io.Writer, src io.Reader) (written int64, err error) {
-	type chunk struct {
-		b   []byte
-		err error // after b; io.EOF at the end
-	}
-	full := make(chan chunk, readAheadBuffers)
-	free := make(chan []byte, readAheadBuffers)
-	for range readAheadBuffers {
-		free <- make([]byte, copyBufferSize)
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-stop:
-				return
-			}
-			// Fill the buffer, so that the request gets large writes.
-			n, err := io.ReadFull(src, buf)
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = io.EOF
-			}
-			select {
-			case full <- chunk{buf[:n], err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		<-done
-	}()
-	for {
-		c := <-full
-		if len(c.b) > 0 {
-			n, err := dst.Write(c.b)
-			written += int64(n)
-			if err != nil {
-				return written, err
-			}
-		}
-		switch {
-		case errors.Is(c.err, io.EOF):
-			return written, nil
-		case c.err != nil:
-			return written, c.err
-		}
-		free <- c.b[:cap(c.b)]
-	}
-}
-
-type countingWriter struct{ n int64 }
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	w.n += int64(len(p))
-	return len(p), nil
 }
