@@ -37,39 +37,52 @@ const (
 	fastValueKey  = `,"value":`
 )
 
-// fastProfileLine accepts a compact profile line. increment reports an
-// "increment" change, as profileLine does.
-func fastProfileLine(b []byte) (increment, ok bool) {
+// fastProfileLine accepts a compact profile line at the start of b and
+// returns its length: the line is b[:n], and the caller checks that it ends
+// there (n == len(b), or a line break at b[n]). Nothing the fast path accepts
+// holds a line break (strings stop at control characters, the rest is fixed
+// text, digits and the few bytes between them), so a match never runs on into
+// the next line, and the scanner can match lines straight from its buffer
+// before it has looked for their ends. increment reports an "increment"
+// change, as profileLine does.
+func fastProfileLine(b []byte) (n int, increment, ok bool) {
 	if len(b) < len(fastLineStart) || string(b[:len(fastLineStart)]) != fastLineStart {
-		return false, false
+		return 0, false, false
 	}
 	i, ok := fastNonEmptyString(b, len(fastLineStart))
 	if !ok || i+len(fastChanges) > len(b) || string(b[i:i+len(fastChanges)]) != fastChanges {
-		return false, false
+		return 0, false, false
 	}
 	i += len(fastChanges)
 	for {
 		var op opKind
 		if i, op, ok = fastChange(b, i); !ok {
-			return false, false
+			return 0, false, false
 		}
 		increment = increment || op == opIncrement
 		if i < len(b) && b[i] == ',' {
 			i++
 			continue
 		}
-		// The changes end with "]}" and so does the line.
-		return increment, i+2 == len(b) && b[i] == ']' && b[i+1] == '}'
+		// The changes end with "]}", and so does the line.
+		if i+2 > len(b) || b[i] != ']' || b[i+1] != '}' {
+			return 0, false, false
+		}
+		return i + 2, increment, true
 	}
 }
 
-// fastAudienceLine accepts a compact audience line, {"customer_id":"…"}.
-func fastAudienceLine(b []byte) bool {
+// fastAudienceLine accepts a compact audience line, {"customer_id":"…"}, at
+// the start of b and returns its length, as fastProfileLine does.
+func fastAudienceLine(b []byte) (n int, ok bool) {
 	if len(b) < len(fastLineStart) || string(b[:len(fastLineStart)]) != fastLineStart {
-		return false
+		return 0, false
 	}
 	i, ok := fastNonEmptyString(b, len(fastLineStart))
-	return ok && i+1 == len(b) && b[i] == '}'
+	if !ok || i >= len(b) || b[i] != '}' {
+		return 0, false
+	}
+	return i + 1, true
 }
 
 // fastChange accepts one change, {"op":"…","attr":"…"[,"value":…]}, at b[i],

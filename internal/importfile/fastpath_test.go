@@ -30,12 +30,16 @@ func generalLine(f Format, line []byte) (ok, increment bool) {
 	return ok, increment
 }
 
+// fastLine runs the fast path over a whole line, as the scanner does when
+// it has the line's end already.
 func fastLine(f Format, line []byte) (ok, increment bool) {
+	n := 0
 	if f == FormatAudienceJSONL {
-		return fastAudienceLine(line), false
+		n, ok = fastAudienceLine(line)
+	} else {
+		n, increment, ok = fastProfileLine(line)
 	}
-	increment, ok = fastProfileLine(line)
-	return ok, increment
+	return ok && n == len(line), increment
 }
 
 // checkFastPath fails the test if the fast path accepts line where the general
@@ -44,6 +48,7 @@ func fastLine(f Format, line []byte) (ok, increment bool) {
 func checkFastPath(t *testing.T, f Format, line string) bool {
 	t.Helper()
 	fast, fastInc := fastLine(f, []byte(line))
+	checkFastPathInBuffer(t, f, line, fast)
 	if !fast {
 		return false
 	}
@@ -54,6 +59,32 @@ func checkFastPath(t *testing.T, f Format, line string) bool {
 			line, fastInc, ok, inc, refOK, refInc)
 	}
 	return true
+}
+
+// checkFastPathInBuffer fails the test if the fast path, matching line at
+// the start of a buffer where more lines follow (as the scanner runs it),
+// decides otherwise than on the line alone (fast), or runs past its end.
+func checkFastPathInBuffer(t *testing.T, f Format, line string, fast bool) {
+	t.Helper()
+	if strings.ContainsRune(line, '\n') {
+		return // the scanner never has such a line: it is two
+	}
+	for _, rest := range []string{"\n", "\n" + `{"customer_id":"x","changes":[]}` + "\n", "\r\n", "\n\"}]}\n"} {
+		buf := []byte(line + rest)
+		var n int
+		var ok bool
+		if f == FormatAudienceJSONL {
+			n, ok = fastAudienceLine(buf)
+		} else {
+			n, _, ok = fastProfileLine(buf)
+		}
+		if ok && n > len(line) {
+			t.Fatalf("the fast path ran past the end of %q into %q (matched %d bytes)", line, rest, n)
+		}
+		if got := ok && n == len(line); got != fast {
+			t.Fatalf("the fast path accepts %q followed by %q: %v; on its own: %v", line, rest, got, fast)
+		}
+	}
 }
 
 // compactLine wraps changes in a compact profile line.

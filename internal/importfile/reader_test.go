@@ -86,9 +86,22 @@ func TestDigestIsOverTheSourceBytes(t *testing.T) {
 			g.Expect(rep.Bytes).To(BeEquivalentTo(len(input)))
 			for _, mode := range []Mode{SkipInvalid, Strict} {
 				r := NewReader(strings.NewReader(input), FormatProfileJSON, mode)
-				if _, err := io.Copy(io.Discard, r); err == nil {
+				out, err := io.ReadAll(r)
+				if err == nil {
 					g.Expect(r.Report()).To(Equal(rep), "a Reader reports what Validate does")
 				}
+				// Without the digest: the same lines and report, but the digest.
+				r = NewReader(strings.NewReader(input), FormatProfileJSON, mode, WithoutDigest())
+				outNoDigest, errNoDigest := io.ReadAll(r)
+				g.Expect(outNoDigest).To(Equal(out), "WithoutDigest passes on the same lines")
+				if err != nil {
+					g.Expect(errNoDigest).To(MatchError(err.Error()))
+					continue
+				}
+				g.Expect(errNoDigest).NotTo(HaveOccurred())
+				want := rep
+				want.Digest = ""
+				g.Expect(r.Report()).To(Equal(want), "WithoutDigest leaves only the digest out")
 			}
 		})
 	}
