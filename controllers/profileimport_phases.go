@@ -228,7 +228,11 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		st.before = pi.DeepCopy()
 	}
 
-	content := importfile.NewReader(file, importfile.Format(formatOf(pi)), importfile.Mode(validationOf(pi)))
+	// The digest is reconcileSource's, of this very revision: the upload
+	// checks every line again (and drops invalid ones in SkipInvalid mode)
+	// but does not hash the bytes again.
+	content := importfile.NewReader(file, importfile.Format(formatOf(pi)), importfile.Mode(validationOf(pi)),
+		importfile.WithoutDigest())
 	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
 	defer cancel()
 	activityID, err := st.api.UploadProfiles(uploadCtx, localytics.ProfileUpload{

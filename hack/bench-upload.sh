@@ -6,7 +6,9 @@
 #     real client, one pass: file -> importfile.NewReader -> UploadProfiles);
 #   - generates a profile JSON Lines file of SIZE_MB in a temporary directory;
 #   - starts ONE simulator on loopback, with budgets that cannot interfere;
-#   - alternates RUNS times: curl -F file=@FILE, then uploadbench;
+#   - alternates RUNS times: curl -F file=@FILE, then uploadbench (the
+#     operator's upload: validate + send), then uploadbench --digest (the same
+#     and sha256, which the operator does when it validates, before);
 #   - prints the MB/s of every run, the median of each and their ratio.
 #
 # Environment:
@@ -109,8 +111,10 @@ run_curl() {
 	fi
 }
 
+# run_operator [--digest]: the operator's upload (validate + send; with
+# --digest, hash as well, as a tool uploading a file it has not seen would).
 run_operator() {
-	"$work/uploadbench" --url "$url" --key "$KEY" --secret "$SECRET" --org 60 "$file" >"$work/uploadbench.out"
+	"$work/uploadbench" --url "$url" --key "$KEY" --secret "$SECRET" --org 60 "$@" "$file" >"$work/uploadbench.out"
 }
 
 # median reads numbers, one a line.
@@ -122,9 +126,12 @@ run_curl
 reset
 run_operator
 reset
+run_operator --digest
+reset
 
 : >"$work/curl.mbps"
 : >"$work/operator.mbps"
+: >"$work/digest.mbps"
 for i in $(seq "$RUNS"); do
 	s=$(now)
 	run_curl
@@ -140,13 +147,21 @@ for i in $(seq "$RUNS"); do
 	echo "$o" >>"$work/operator.mbps"
 	reset
 
-	printf 'run %d: curl %8s MB/s   operator (validate+upload) %8s MB/s\n' "$i" "$c" "$o"
+	s=$(now)
+	run_operator --digest
+	e=$(now)
+	d=$(mbps "$bytes" "$s" "$e")
+	echo "$d" >>"$work/digest.mbps"
+	reset
+
+	printf 'run %d: curl %8s MB/s   operator (validate+upload) %8s MB/s   (+ sha256) %8s MB/s\n' "$i" "$c" "$o" "$d"
 done
 
 curl_median=$(median <"$work/curl.mbps")
 operator_median=$(median <"$work/operator.mbps")
+digest_median=$(median <"$work/digest.mbps")
 ratio=$(awk -v c="$curl_median" -v o="$operator_median" 'BEGIN { printf "%.2f", c / o }')
-echo "median: curl $curl_median MB/s, operator $operator_median MB/s; curl is ${ratio}x the operator's rate"
+echo "median: curl $curl_median MB/s, operator $operator_median MB/s (with sha256 $digest_median MB/s); curl is ${ratio}x the operator's rate"
 awk -v o="$operator_median" -v r="$ratio" 'BEGIN {
 	printf "target >= 500 MB/s: %s; target within 2x of curl: %s\n",
 		(o >= 500 ? "met" : "NOT met"), (r <= 2 ? "met" : "NOT met")

@@ -1,12 +1,16 @@
 // Command uploadbench validates and uploads one profile file the way the
-// operator does, in one pass: file → importfile.NewReader (Strict) →
-// localytics.Client.UploadProfiles → the API. hack/bench-upload.sh times it
-// against curl sending the same file to the same simulator.
+// operator's upload does, in one pass: file → importfile.NewReader (Strict,
+// WithoutDigest: the operator hashed this revision when it validated it
+// first) → localytics.Client.UploadProfiles → the API. hack/bench-upload.sh
+// times it against curl sending the same file to the same simulator.
 //
 //	uploadbench --url http://127.0.0.1:8787 --key demo --secret demo-secret --org 60 profiles.json
 //
 // It prints one line on stdout: the source bytes, the lines, the seconds from
 // opening the file to the reply, and the MB/s (10^6 bytes) that make.
+// --digest hashes the file as well (sha256, as Validate does), for a tool
+// that uploads a file it has not seen before; --cpuprofile writes a CPU
+// profile of the upload.
 //
 //	uploadbench --generate 300 profiles.json
 //
@@ -21,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/localytics-operator/localytics-operator/internal/importfile"
@@ -41,6 +46,8 @@ func run() error {
 	secret := flag.String("secret", "demo-secret", "API secret")
 	org := flag.Int64("org", 60, "org id the profiles belong to")
 	generate := flag.Int64("generate", 0, "write a profile file of about this many MB to FILE instead of uploading")
+	digest := flag.Bool("digest", false, "also hash the file while uploading it (the operator does not: it uploads a revision it validated, and hashed, before)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the upload to this file")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		return errors.New("usage: uploadbench [flags] FILE (a profile JSON Lines file)")
@@ -56,13 +63,25 @@ func run() error {
 		return err
 	}
 
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
 	start := time.Now()
 	f, err := os.Open(flag.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r := importfile.NewReader(f, importfile.FormatProfileJSON, importfile.Strict)
+	var opts []importfile.ReaderOption
+	if !*digest {
+		opts = append(opts, importfile.WithoutDigest())
+	}
+	r := importfile.NewReader(f, importfile.FormatProfileJSON, importfile.Strict, opts...)
 	// Size 0: what the Reader passes on is not known in advance (it drops a
 	// byte order mark and turns "\r\n" into "\n"), so the body is chunked.
 	if _, err := c.UploadProfiles(context.Background(), localytics.ProfileUpload{
@@ -74,8 +93,12 @@ func run() error {
 	}
 	elapsed := time.Since(start)
 
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	rep := r.Report()
-	if rep.InvalidLines > 0 || rep.Digest == "" {
+	if rep.InvalidLines > 0 || rep.Bytes != fi.Size() || *digest && rep.Digest == "" {
 		return fmt.Errorf("the file was not read to its end as valid: %+v", rep)
 	}
 	fmt.Printf("%d bytes %d lines %.3f s %.1f MB/s\n", rep.Bytes, rep.Lines, elapsed.Seconds(), float64(rep.Bytes)/elapsed.Seconds()/1e6)
@@ -103,4 +126,20 @@ func generateFile(name string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// startCPUProfile profiles the process until the returned func is called.
+func startCPUProfile(name string) (stop func(), err error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
