@@ -77,9 +77,12 @@ func benchmarkReader(b *testing.B, data []byte, f Format) {
 	lines := bytes.Count(data, []byte("\n"))
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
+	buf := make([]byte, 256<<10)
 	run := func() {
-		// io.Copy's 32 KiB buffer is what an upload through io.Pipe sees.
-		if _, err := io.Copy(io.Discard, struct{ io.Reader }{NewReader(bytes.NewReader(data), f, Strict)}); err != nil {
+		// As an upload reads it: 256 KiB at a time, and without the digest,
+		// which the operator took when it validated the file.
+		r := NewReader(bytes.NewReader(data), f, Strict, WithoutDigest())
+		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -100,8 +103,44 @@ func reportPerLine(b *testing.B, lines int, run func()) {
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(lines), "B/line")
 }
 
+// BenchmarkValidateProfileJSON runs over the same lines written three ways:
+// compact, as encoders write them (the fast path, in runs); compact with
+// "\r\n" line ends (the fast path, a line at a time); and with a space after
+// every ':' and ',' (the general tokenizer).
 func BenchmarkValidateProfileJSON(b *testing.B) {
-	benchmarkValidate(b, profileJSONFile(benchSize), FormatProfileJSON)
+	compact := profileJSONFile(benchSize)
+	shapes := []struct {
+		name string
+		data []byte
+	}{
+		{"compact", compact},
+		{"crlf", bytes.ReplaceAll(compact, []byte("\n"), []byte("\r\n"))},
+		{"spaced", spaced(compact)},
+	}
+	for _, shape := range shapes {
+		b.Run(shape.name, func(b *testing.B) { benchmarkValidate(b, shape.data, FormatProfileJSON) })
+	}
+}
+
+// spaced puts a space after every ':' and ',' of a compact JSON Lines file,
+// outside strings: the same lines, no longer in the fast path's shape.
+func spaced(compact []byte) []byte {
+	out := make([]byte, 0, len(compact)*5/4)
+	inString, escaped := false, false
+	for _, ch := range compact {
+		out = append(out, ch)
+		switch {
+		case escaped:
+			escaped = false
+		case inString && ch == '\\':
+			escaped = true
+		case ch == '"':
+			inString = !inString
+		case !inString && (ch == ':' || ch == ','):
+			out = append(out, ' ')
+		}
+	}
+	return out
 }
 
 func BenchmarkValidateProfileCSV(b *testing.B) {

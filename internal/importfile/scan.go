@@ -44,6 +44,7 @@ type scanner struct {
 
 	lineNo  int64 // physical lines read so far
 	recLine int64 // the line the current record started on
+	notFast int64 // a line that fastRun refused whole, not to be tried again
 	report  Report
 	done    bool
 
@@ -88,8 +89,8 @@ func (s *scanner) next() (rec []byte, addBreak bool, err error) {
 		return s.nextCSV()
 	}
 	for {
-		if run := s.fastRun(); len(run) > 0 {
-			return run, false, nil
+		if run, addBreak := s.fastRun(); len(run) > 0 {
+			return run, addBreak, nil
 		}
 		line, long, err := s.readLine()
 		if err != nil {
@@ -120,53 +121,70 @@ func (s *scanner) next() (rec []byte, addBreak bool, err error) {
 	}
 }
 
-// fastRun takes from the read buffer the run of whole lines, each ending in
-// "\n", that the fast path accepts, and counts them: files written by an
-// encoder are made of such lines and pass on as they are, without a search
-// for each line's end first (fastpath.go says why that is sound). It returns
+// fastRun takes from the read buffer the run of whole lines that the fast
+// path accepts, and counts them: files written by an encoder are made of such
+// lines, and they pass on as they are, without a search for each line's end
+// first (fastpath.go says why that is sound). A line ending in "\r\n" is
+// taken alone, to be passed on without its "\r" (addBreak). It returns
 // nothing when the next line is any other, or not in the buffer whole yet:
-// readLine and checkLine take it then.
-func (s *scanner) fastRun() []byte {
-	if s.lineNo == 0 { // the first line may start with a byte order mark
-		return nil
+// readLine and checkLine take that line then, and checkLine does not try the
+// fast path again on a line it refused here.
+func (s *scanner) fastRun() (run []byte, addBreak bool) {
+	if s.lineNo == 0 || s.format != FormatProfileJSON && s.format != FormatAudienceJSONL {
+		return nil, false // the first line may start with a byte order mark
 	}
 	buf, _ := s.br.Peek(s.br.Buffered())
 	i := 0
 	for i < len(buf) {
 		var n int
 		var ok, increment bool
-		switch s.format {
-		case FormatProfileJSON:
+		if s.format == FormatProfileJSON {
 			n, increment, ok = fastProfileLine(buf[i:])
-		case FormatAudienceJSONL:
+		} else {
 			n, ok = fastAudienceLine(buf[i:])
-		default:
-			return nil
 		}
-		if !ok || i+n >= len(buf) || buf[i+n] != '\n' {
-			break
+		end := i + n // the line break, if the fast path accepts the line
+		crlf := ok && end+1 < len(buf) && buf[end] == '\r' && buf[end+1] == '\n'
+		switch {
+		case ok && end < len(buf) && buf[end] == '\n':
+			s.took(increment)
+			i = end + 1
+			continue
+		case crlf && i == 0:
+			s.took(increment)
+			_, _ = s.br.Discard(end + 2)
+			return buf[:end], true
+		case crlf: // taken alone, by the next call
+		case bytes.IndexByte(buf[i:], '\n') >= 0:
+			// The line is whole in the buffer (a match never spans a line
+			// break) and not one for the fast path.
+			s.notFast = s.lineNo + 1
 		}
-		s.report.HasIncrement = s.report.HasIncrement || increment
-		s.lineNo++
-		s.report.Lines++
-		s.report.ValidLines++
-		i += n + 1
+		break
 	}
 	_, _ = s.br.Discard(i) // buf stays valid until the next read
-	return buf[:i]
+	return buf[:i], false
+}
+
+// took counts a line that the fast path accepted.
+func (s *scanner) took(increment bool) {
+	s.report.HasIncrement = s.report.HasIncrement || increment
+	s.lineNo++
+	s.report.Lines++
+	s.report.ValidLines++
 }
 
 // checkLine checks one non-blank line of a line-based format.
 func (s *scanner) checkLine(line []byte) bool {
 	// Most lines take the fast path (fastpath.go); it only accepts, so any
 	// line it does not is checked again, from the start, below.
-	switch s.format {
-	case FormatProfileJSON:
+	switch fast := s.recLine != s.notFast; {
+	case fast && s.format == FormatProfileJSON:
 		if n, increment, ok := fastProfileLine(line); ok && n == len(line) {
 			s.report.HasIncrement = s.report.HasIncrement || increment
 			return true
 		}
-	case FormatAudienceJSONL:
+	case fast && s.format == FormatAudienceJSONL:
 		if n, ok := fastAudienceLine(line); ok && n == len(line) {
 			return true
 		}
