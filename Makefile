@@ -3,6 +3,7 @@
 # Versions of everything the build and the tests use, pinned.
 KUBE_VERSION ?= 1.37.2
 ETCD_VERSION ?= 3.7.3
+VERSITYGW_VERSION ?= 1.8.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
@@ -12,7 +13,10 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s/$(KUBE_VERSION)
 KUBECTL ?= $(KUBEBUILDER_ASSETS)/kubectl
-export KUBEBUILDER_ASSETS
+VERSITYGW ?= $(LOCALBIN)/versitygw/$(VERSITYGW_VERSION)/versitygw
+export KUBEBUILDER_ASSETS VERSITYGW
+# Tests use the credentials they are given, never the cloud's instance metadata.
+export AWS_EC2_METADATA_DISABLED = true
 
 GO_TEST_FLAGS ?= -race -count=1
 
@@ -58,7 +62,7 @@ verify: generate manifests ## Regenerate code, CRDs and RBAC, and fail if anythi
 	fi
 
 .PHONY: test
-test: manifests generate fmt vet control-plane ## Run every test against a real API server (builds the control plane once).
+test: manifests generate fmt vet control-plane object-store ## Run every test against a real API server and object store (built once).
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
@@ -69,6 +73,10 @@ bench: ## Run the validation and upload benchmarks, then hack/bench-upload.sh (o
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, kubectl and etcd from the Go module proxy into bin/k8s (once).
 	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-control-plane.sh
+
+.PHONY: object-store
+object-store: ## Build versitygw, the S3-compatible store of the object-store tests, into bin/versitygw (once).
+	VERSITYGW_VERSION=$(VERSITYGW_VERSION) hack/build-versitygw.sh
 
 .PHONY: cluster
 cluster: manifests control-plane ## Start a local control plane with the CRDs installed; kubeconfig in bin/kubeconfig.

@@ -56,6 +56,9 @@ type phaseError struct {
 	message string
 	// retryAt is when a waiting failure should be tried again.
 	retryAt time.Time
+	// recheck, for a stalled failure that is fixed where no watch sees it
+	// (an object store), is how often to look again; zero for never.
+	recheck time.Duration
 	// err is the cause, for logs; may be nil.
 	err error
 }

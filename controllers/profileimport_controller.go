@@ -31,6 +31,7 @@ import (
 // an account that changed.
 const (
 	importConfigMapIndex = ".spec.source.configMapRef.name"
+	importSecretIndex    = ".spec.source.objectStore.secretRef.name"
 	importAccountIndex   = ".spec.accountRef.name"
 )
 
@@ -40,7 +41,8 @@ const (
 	defaultPollMax = 3 * time.Minute
 	// accountWaitRequeue is a safety net for an import waiting for its
 	// account to turn Ready: the account's watch normally wakes it first.
-	accountWaitRequeue = time.Minute
+	accountWaitRequeue   = time.Minute
+	defaultSourceRecheck = 2 * time.Minute
 )
 
 // ProfileImportReconciler runs ProfileImports: it validates the file,
@@ -71,6 +73,10 @@ type ProfileImportReconciler struct {
 	// MaxConcurrentReconciles is how many imports are reconciled at once;
 	// zero means 2. An upload holds a worker while the file is sent.
 	MaxConcurrentReconciles int
+	// SourceRecheck is how often an import stalled by its object store (a
+	// missing object, refused credentials) looks again: that is fixed
+	// outside the cluster, where no watch sees it. Zero means 2m.
+	SourceRecheck time.Duration
 
 	backoff *transientBackoff
 }
@@ -83,7 +89,10 @@ type ProfileImportReconciler struct {
 // an import is reconciled (APIReader, internal/source). A ConfigMap created
 // or changed is noticed through a metadata-only watch, which caches names and
 // resourceVersions but never the data, and is mapped to the imports that name
-// it through a field index on spec.source.configMapRef.name.
+// it through a field index on spec.source.configMapRef.name. The Secrets of
+// object stores are read and watched the same way (index on
+// spec.source.objectStore.secretRef.name); objects in a store are not
+// watched: an import stalled by its store looks again every SourceRecheck.
 //
 // Accounts wake the imports that wait for them: an account turning Ready, or
 // an upload slot opening in its ledger.
@@ -100,12 +109,23 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 2
 	}
+	if r.SourceRecheck <= 0 {
+		r.SourceRecheck = defaultSourceRecheck
+	}
 	r.backoff = newTransientBackoff(r.BackoffBase, r.BackoffMax)
 
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &importsv1alpha1.ProfileImport{}, importConfigMapIndex, func(o client.Object) []string {
 		if ref := o.(*importsv1alpha1.ProfileImport).Spec.Source.ConfigMapRef; ref != nil {
 			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &importsv1alpha1.ProfileImport{}, importSecretIndex, func(o client.Object) []string {
+		if store := o.(*importsv1alpha1.ProfileImport).Spec.Source.ObjectStore; store != nil && store.SecretRef != nil {
+			return []string{store.SecretRef.Name}
 		}
 		return nil
 	}); err != nil {
@@ -124,6 +144,7 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		For(&importsv1alpha1.ProfileImport{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.importsOfConfigMap)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.importsOfSecret)).
 		Watches(&importsv1alpha1.LocalyticsAccount{}, handler.EnqueueRequestsFromMapFunc(r.importsOfAccount),
 			builder.WithPredicates(accountMayUnblockImports())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
@@ -135,6 +156,12 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 // not uploaded yet: a file already uploaded is never read again.
 func (r *ProfileImportReconciler) importsOfConfigMap(ctx context.Context, cm client.Object) []reconcile.Request {
 	return r.waitingImports(ctx, cm.GetNamespace(), importConfigMapIndex, cm.GetName(), false)
+}
+
+// importsOfSecret maps a Secret to the imports whose object store it holds
+// the credentials of, and that have not uploaded yet.
+func (r *ProfileImportReconciler) importsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	return r.waitingImports(ctx, secret.GetNamespace(), importSecretIndex, secret.GetName(), true)
 }
 
 // importsOfAccount maps an account to its imports that wait for it.

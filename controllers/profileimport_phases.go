@@ -46,7 +46,7 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 		if pi.Status.UploadIntent == nil {
 			pi.Status.Phase = importsv1alpha1.PhasePending
 		}
-		return sourceFailure(err)
+		return sourceFailure(err, r.SourceRecheck)
 	}
 	defer func() { _ = file.Close() }()
 	report, err := importfile.Validate(ctx, file, importfile.Format(formatOf(pi)))
@@ -93,13 +93,31 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 	return nil
 }
 
-// sourceFailure classifies a failure to open the source.
-func sourceFailure(err error) error {
+// sourceFailure classifies a failure to open the source. What is wrong in an
+// object store is fixed there, where no watch sees it: such a stall looks
+// again every recheck.
+func sourceFailure(err error, recheck time.Duration) error {
 	if nf, ok := source.IsNotFound(err); ok {
-		return stalled(ReasonSourceNotFound, err, "%s", nf.Error())
+		pe := stalled(ReasonSourceNotFound, err, "%s", nf.Error())
+		if nf.Kind == source.KindObject { // outside the cluster
+			pe.recheck = recheck
+		}
+		return pe
 	}
 	if u, ok := source.IsUnsupported(err); ok {
 		return stalled(ReasonSourceUnsupported, err, "%s", u.Error())
+	}
+	if e, ok := source.IsInvalid(err); ok {
+		return stalled(ReasonSourceInvalid, err, "%s", e.Error())
+	}
+	if e, ok := source.IsAccessDenied(err); ok {
+		pe := stalled(ReasonSourceAccessDenied, err, "%s", e.Error())
+		pe.recheck = recheck
+		return pe
+	}
+	if e, ok := source.IsUnavailable(err); ok {
+		// The cause holds addresses and request ids: it goes to the log.
+		return transient(ReasonSourceUnreadable, err, "%s could not be read; retrying", e.Description)
 	}
 	return err
 }
@@ -193,7 +211,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 
 	file, err := source.Open(ctx, r.APIReader, pi.Namespace, pi.Spec.Source)
 	if err != nil {
-		return sourceFailure(err)
+		return sourceFailure(err, r.SourceRecheck)
 	}
 	defer func() { _ = file.Close() }()
 	if file.Revision != st.revision {

@@ -24,14 +24,20 @@ const (
 	ReasonJobFailed = "JobFailed"
 	// ReasonJobNotFound: Localytics does not know the activity id (stalled).
 	ReasonJobNotFound = "JobNotFound"
-	// ReasonSourceNotFound: the ConfigMap or its key is missing (stalled
-	// until it appears).
+	// ReasonSourceNotFound: the ConfigMap or its key, the object store's
+	// Secret or key, or the object is missing (stalled until it appears;
+	// an object is looked for again every SourceRecheck).
 	ReasonSourceNotFound = "SourceNotFound"
-	// ReasonSourceUnsupported: the kind of source is not implemented yet
-	// (stalled).
+	// ReasonSourceUnsupported: the kind of source is not implemented yet,
+	// e.g. gs:// and azblob:// URLs (stalled).
 	ReasonSourceUnsupported = "SourceUnsupported"
 	// ReasonSourceUnreadable: the source could not be read (transient).
 	ReasonSourceUnreadable = "SourceUnreadable"
+	// ReasonSourceInvalid: the source's spec cannot work (e.g. an object
+	// store URL without an object).
+	ReasonSourceInvalid = "SourceInvalid"
+	// ReasonSourceAccessDenied: the object store refused the credentials.
+	ReasonSourceAccessDenied = "SourceAccessDenied"
 	// ReasonSourceChanged: the source changed between validation and
 	// upload (transient).
 	ReasonSourceChanged = "SourceChanged"
@@ -106,7 +112,7 @@ func (r *ProfileImportReconciler) finish(ctx context.Context, req ctrl.Request, 
 			log.Info("stalled", "reason", failure.reason, "message", failure.message)
 		}
 		markImportStalled(pi, failure.reason, failure.message)
-		return ctrl.Result{}
+		return ctrl.Result{RequeueAfter: failure.recheck}
 	case failureWaiting:
 		log.V(1).Info("waiting", "reason", failure.reason, "until", failure.retryAt)
 		markImportReconciling(pi, failure.reason, failure.message)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -51,6 +52,10 @@ var (
 	statusCalls atomic.Int64
 
 	clients *controllers.LocalyticsClients
+
+	// store is the S3-compatible object store (versitygw) of object-store
+	// sources.
+	store *testenv.ObjectStore
 )
 
 func TestControllers(t *testing.T) {
@@ -76,6 +81,13 @@ var _ = BeforeSuite(func() {
 
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+
+	// Every object-store spec names its Secret: nothing may reach for the
+	// cloud's instance metadata.
+	Expect(os.Setenv("AWS_EC2_METADATA_DISABLED", "true")).To(Succeed())
+	store, err = testenv.StartObjectStore()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(store.Stop)
 
 	simulator = sim.New(sim.Config{
 		Accounts: []sim.Account{{Key: simKey, Secret: simSecret, OrgIDs: []int64{simOrgID}, AppIDs: []string{simAppID}}},
@@ -118,6 +130,7 @@ var _ = BeforeSuite(func() {
 		PollMin:                 100 * time.Millisecond,
 		PollMax:                 500 * time.Millisecond,
 		MaxConcurrentReconciles: 4,
+		SourceRecheck:           500 * time.Millisecond,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 
 	mgrCtx, stopManager := context.WithCancel(ctx)

@@ -1,14 +1,19 @@
 // Package source opens the file of an import as its spec.source names it: a
-// key of a ConfigMap (data or binaryData) or, later, an object in an object
-// store.
+// key of a ConfigMap (data or binaryData), or an object in an object store
+// (s3:// URLs, for AWS and any S3-compatible store, through gocloud.dev's
+// blob API; gs:// and azblob:// are refused as not supported yet).
 //
 // Open returns a fresh stream each time it is called, because the operator
 // reads a file twice (once to validate it, once to upload it) and never
-// holds it whole. ConfigMaps are read through an uncached reader (a
+// holds it whole; File.Revision tells whether the two reads see the same
+// bytes (a ConfigMap's resourceVersion, an object's ETag). ConfigMaps, and
+// the Secrets of object stores, are read through an uncached reader (a
 // manager's GetAPIReader): clusters hold tens of thousands of them and the
 // operator needs a few, so the manager does not cache them.
 //
-// Failures a person must fix are typed: a missing ConfigMap or key is a
-// *NotFoundError naming it, an object store is an *UnsupportedError until
-// object stores are implemented.
+// Failures a person must fix are typed: a missing ConfigMap, key, Secret,
+// bucket or object is a *NotFoundError naming it, a URL that cannot work an
+// *InvalidError, refused credentials an *AccessDeniedError, a gs:// or
+// azblob:// URL an *UnsupportedError. A store that cannot be reached, or
+// fails, is an *UnavailableError, worth retrying.
 package source

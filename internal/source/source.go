@@ -30,23 +30,80 @@ type File struct {
 	Description string
 }
 
+// Kinds of what a NotFoundError names.
+const (
+	KindConfigMap = "ConfigMap"
+	KindSecret    = "Secret"
+	// KindObject is an object in an object store, outside Kubernetes.
+	KindObject = "object"
+)
+
 // NotFoundError says that the object or the key a source names does not
 // exist. Its message names both, for a condition a person reads.
 type NotFoundError struct {
 	// Kind is the kind of object, e.g. "ConfigMap".
 	Kind string
-	// Name is the object's name; Namespace its namespace.
+	// Name is the object's name (for KindObject, its URL without the
+	// query); Namespace its namespace (empty for KindObject).
 	Namespace, Name string
 	// Key is the missing key; empty when the object itself is missing.
 	Key string
 }
 
 func (e *NotFoundError) Error() string {
-	if e.Key == "" {
-		return fmt.Sprintf("%s %q not found in namespace %q", e.Kind, e.Name, e.Namespace)
+	switch {
+	case e.Key != "" && e.Kind == KindConfigMap:
+		return fmt.Sprintf("%s %q has no key %q in data or binaryData", e.Kind, e.Name, e.Key)
+	case e.Key != "":
+		return fmt.Sprintf("%s %q has no key %q", e.Kind, e.Name, e.Key)
+	case e.Kind == KindObject:
+		return fmt.Sprintf("%s %s not found", e.Kind, e.Name)
 	}
-	return fmt.Sprintf("%s %q has no key %q in data or binaryData", e.Kind, e.Name, e.Key)
+	return fmt.Sprintf("%s %q not found in namespace %q", e.Kind, e.Name, e.Namespace)
 }
+
+// InvalidError says that a source's spec cannot work, in a way the CRD's
+// validation does not catch.
+type InvalidError struct {
+	// Field is the spec field, e.g. "spec.source.objectStore.url".
+	Field string
+	// Message says what is wrong with it.
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Field + " " + e.Message }
+
+// AccessDeniedError says that an object store refused the credentials, or
+// their access to the object.
+type AccessDeniedError struct {
+	// Description names the object, e.g. "object s3://bucket/key".
+	Description string
+	// SecretName is the Secret the credentials came from; empty for the
+	// operator's own.
+	SecretName string
+}
+
+func (e *AccessDeniedError) Error() string {
+	creds := "the operator's own credentials"
+	if e.SecretName != "" {
+		creds = fmt.Sprintf("the credentials in Secret %q", e.SecretName)
+	}
+	return fmt.Sprintf("the store refused access to %s with %s", e.Description, creds)
+}
+
+// UnavailableError says that a source could not be read for a reason that
+// may pass: the store is unreachable, or answered with an error of its own.
+// Err is the cause, for logs: it may hold addresses and request ids.
+type UnavailableError struct {
+	Description string
+	Err         error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%s could not be read: %v", e.Description, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // UnsupportedError says that a kind of source is not implemented yet.
 type UnsupportedError struct {
@@ -72,15 +129,37 @@ func IsUnsupported(err error) (*UnsupportedError, bool) {
 	return u, ok
 }
 
+// IsInvalid reports whether err is an *InvalidError and returns it.
+func IsInvalid(err error) (*InvalidError, bool) {
+	var e *InvalidError
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// IsAccessDenied reports whether err is an *AccessDeniedError and returns it.
+func IsAccessDenied(err error) (*AccessDeniedError, bool) {
+	var e *AccessDeniedError
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// IsUnavailable reports whether err is an *UnavailableError and returns it.
+func IsUnavailable(err error) (*UnavailableError, bool) {
+	var e *UnavailableError
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
 // Open opens the file src names, in namespace. reader should be uncached
-// (see the package comment). Errors other than *NotFoundError and
-// *UnsupportedError come from the API server and are worth retrying.
+// (see the package comment). *NotFoundError, *UnsupportedError,
+// *InvalidError and *AccessDeniedError need a person; *UnavailableError and
+// errors from the API server are worth retrying.
 func Open(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.Source) (*File, error) {
 	switch {
 	case src.ConfigMapRef != nil:
 		return openConfigMapKey(ctx, reader, namespace, *src.ConfigMapRef)
 	case src.ObjectStore != nil:
-		return nil, &UnsupportedError{Kind: "objectStore"}
+		return openObject(ctx, reader, namespace, *src.ObjectStore)
 	default:
 		// The CRD requires exactly one kind of source.
 		return nil, &UnsupportedError{Kind: "(none)"}
@@ -91,7 +170,7 @@ func openConfigMapKey(ctx context.Context, reader client.Reader, namespace strin
 	var cm corev1.ConfigMap
 	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, &cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, &NotFoundError{Kind: "ConfigMap", Namespace: namespace, Name: ref.Name}
+			return nil, &NotFoundError{Kind: KindConfigMap, Namespace: namespace, Name: ref.Name}
 		}
 		return nil, fmt.Errorf("reading ConfigMap %q: %w", ref.Name, err)
 	}
@@ -105,5 +184,5 @@ func openConfigMapKey(ctx context.Context, reader client.Reader, namespace strin
 		f.ReadCloser, f.Size = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		return f, nil
 	}
-	return nil, &NotFoundError{Kind: "ConfigMap", Namespace: namespace, Name: ref.Name, Key: ref.Key}
+	return nil, &NotFoundError{Kind: KindConfigMap, Namespace: namespace, Name: ref.Name, Key: ref.Key}
 }

@@ -18,16 +18,26 @@ import (
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
 )
 
-// The sources are read from a real API server.
-var k8sClient client.Client
+// The sources are read from a real API server and a real object store.
+var (
+	k8sClient client.Client
+	store     *testenv.ObjectStore
+)
 
 func TestMain(m *testing.M) {
+	// Nothing here may reach for the cloud's instance metadata (the AWS
+	// SDK's last resort for credentials): every test names its Secret.
+	_ = os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	env, err := testenv.New()
 	if err != nil {
 		panic(err)
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		panic(err)
+	}
+	if store, err = testenv.StartObjectStore(); err != nil {
+		_ = env.Stop()
 		panic(err)
 	}
 	scheme := runtime.NewScheme()
@@ -39,6 +49,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	_ = store.Stop()
 	if err := env.Stop(); err != nil {
 		panic(err)
 	}
@@ -90,16 +101,6 @@ func TestOpen(t *testing.T) {
 				nf, ok := source.IsNotFound(err)
 				g.Expect(ok).To(BeTrue())
 				g.Expect(nf.Key).To(Equal("other.json"))
-			},
-		},
-		"refuses an object store, not supported yet": {
-			src:     importsv1alpha1.Source{ObjectStore: &importsv1alpha1.ObjectStoreSource{URL: "s3://bucket/file.json"}},
-			wantErr: "spec.source.objectStore is not supported yet",
-			check: func(g Gomega, err error) {
-				_, ok := source.IsUnsupported(err)
-				g.Expect(ok).To(BeTrue())
-				_, notFound := source.IsNotFound(err)
-				g.Expect(notFound).To(BeFalse())
 			},
 		},
 	}

@@ -1,0 +1,165 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// ObjectStore is a running versitygw, the S3-compatible store built by
+// hack/build-versitygw.sh, serving a temporary directory (its posix backend:
+// buckets are directories, objects files) on a loopback port, with one root
+// account.
+type ObjectStore struct {
+	// Endpoint is the store's base URL, e.g. http://127.0.0.1:41234.
+	Endpoint string
+	// AccessKey and SecretKey are the root account's credentials.
+	AccessKey, SecretKey string
+	// Region is the region the store answers for.
+	Region string
+
+	dir string
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+// VersityGW is the path of the versitygw binary: $VERSITYGW (the Makefile
+// sets it) or, when a test runs from an editor, the first version under
+// bin/versitygw.
+func VersityGW() (string, error) {
+	if path := os.Getenv("VERSITYGW"); path != "" {
+		return path, nil
+	}
+	matches, _ := filepath.Glob(filepath.Join(RepoRoot(), "bin", "versitygw", "*", "versitygw"))
+	if len(matches) == 0 {
+		return "", errors.New("no versitygw in bin/versitygw: run 'make object-store' or set VERSITYGW")
+	}
+	return matches[0], nil
+}
+
+// StartObjectStore starts an empty store. Stop it when done.
+func StartObjectStore() (*ObjectStore, error) {
+	bin, err := VersityGW()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "objectstore-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s := &ObjectStore{
+		Endpoint:  "http://" + addr,
+		AccessKey: "test-access-key",
+		SecretKey: "test-secret-key",
+		Region:    "us-east-1",
+		dir:       dir,
+		log:       &bytes.Buffer{},
+	}
+	// The credentials go through the environment, not the command line,
+	// where any process could read them.
+	s.cmd = exec.Command(bin, "--port", addr, "--region", s.Region, "--quiet", "posix", dir)
+	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	if err := s.waitReady(30 * time.Second); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitReady waits until the store answers HTTP (an unsigned request gets 403).
+func (s *ObjectStore) waitReady(timeout time.Duration) error {
+	exited := make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait()
+		close(exited)
+	}()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("versitygw exited at start: %s", s.log.String())
+		default:
+		}
+		if resp, err := client.Get(s.Endpoint); err == nil {
+			_ = resp.Body.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("versitygw did not answer on %s within %s", s.Endpoint, timeout)
+}
+
+// Stop stops the store and removes its directory.
+func (s *ObjectStore) Stop() error {
+	if s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+	}
+	return os.RemoveAll(s.dir)
+}
+
+// freeLoopbackAddr returns a loopback address with a port free right now.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// URL is the s3:// URL of an object in this store, as a source names it.
+func (s *ObjectStore) URL(bucket, key string) string {
+	return fmt.Sprintf("s3://%s/%s?endpoint=%s", bucket, key, url.QueryEscape(s.Endpoint))
+}
+
+// Client is an S3 client of the store's root account.
+func (s *ObjectStore) Client() *s3.Client {
+	return s3.New(s3.Options{
+		Region:       s.Region,
+		BaseEndpoint: aws.String(s.Endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+	})
+}
+
+// Put writes an object, creating its bucket if need be.
+func (s *ObjectStore) Put(ctx context.Context, bucket, key string, body []byte) error {
+	c := s.Client()
+	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("creating bucket %q: %w", bucket, err)
+	}
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+	return err
+}
+
+// Delete removes an object.
+func (s *ObjectStore) Delete(ctx context.Context, bucket, key string) error {
+	_, err := s.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	return err
+}
