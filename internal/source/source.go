@@ -117,37 +117,27 @@ func (e *UnsupportedError) Error() string {
 
 // IsNotFound reports whether err is a *NotFoundError and returns it.
 func IsNotFound(err error) (*NotFoundError, bool) {
-	var nf *NotFoundError
-	ok := errors.As(err, &nf)
-	return nf, ok
+	return errors.AsType[*NotFoundError](err)
 }
 
 // IsUnsupported reports whether err is an *UnsupportedError and returns it.
 func IsUnsupported(err error) (*UnsupportedError, bool) {
-	var u *UnsupportedError
-	ok := errors.As(err, &u)
-	return u, ok
+	return errors.AsType[*UnsupportedError](err)
 }
 
 // IsInvalid reports whether err is an *InvalidError and returns it.
 func IsInvalid(err error) (*InvalidError, bool) {
-	var e *InvalidError
-	ok := errors.As(err, &e)
-	return e, ok
+	return errors.AsType[*InvalidError](err)
 }
 
 // IsAccessDenied reports whether err is an *AccessDeniedError and returns it.
 func IsAccessDenied(err error) (*AccessDeniedError, bool) {
-	var e *AccessDeniedError
-	ok := errors.As(err, &e)
-	return e, ok
+	return errors.AsType[*AccessDeniedError](err)
 }
 
 // IsUnavailable reports whether err is an *UnavailableError and returns it.
 func IsUnavailable(err error) (*UnavailableError, bool) {
-	var e *UnavailableError
-	ok := errors.As(err, &e)
-	return e, ok
+	return errors.AsType[*UnavailableError](err)
 }
 
 // Open opens the file src names, in namespace. reader should be uncached
