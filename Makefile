@@ -66,8 +66,8 @@ test: manifests generate fmt vet control-plane object-store ## Run every test ag
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: ## Run the validation and upload benchmarks, then hack/bench-upload.sh (operator vs curl; see docs/benchmarks.md).
-	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/...
+bench: control-plane object-store ## Run the validation, upload and object-store benchmarks, then hack/bench-upload.sh (operator vs curl; see docs/benchmarks.md).
+	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/... ./internal/source/
 	hack/bench-upload.sh
 
 .PHONY: control-plane

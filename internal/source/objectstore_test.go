@@ -25,7 +25,7 @@ func objectSource(url, secret string) importsv1alpha1.Source {
 
 // createStoreSecret creates a Secret with the store's credentials, the
 // secret key replaced by secretKey when it is not empty.
-func createStoreSecret(t *testing.T, name string, data map[string]string) {
+func createStoreSecret(t testing.TB, name string, data map[string]string) {
 	t.Helper()
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, StringData: data}
 	NewWithT(t).Expect(k8sClient.Create(context.Background(), secret)).To(Succeed())
