@@ -84,7 +84,7 @@ cluster: manifests control-plane ## Start a local control plane with the CRDs in
 	$(LOCALBIN)/cluster --crds config/crd/bases --kubeconfig $(LOCALBIN)/kubeconfig
 
 .PHONY: demo
-demo: manifests control-plane ## The operator end to end: control plane, simulator, operator, samples (DEMO_KEEP=1 keeps it running).
+demo: manifests control-plane object-store ## The operator end to end: control plane, simulator, object store, operator, samples (DEMO_KEEP=1 keeps it running).
 	hack/demo.sh
 
 ##@ Build

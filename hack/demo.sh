@@ -3,10 +3,11 @@
 #
 #   1. builds bin/cluster, bin/localytics-sim and bin/manager (cached builds are quick);
 #   2. starts a local control plane (etcd + kube-apiserver with the CRDs), the Localytics
-#      simulator with fast jobs, and the operator, all real processes on loopback;
-#   3. applies the samples through the config/demo overlay (credentials and endpoint of the
-#      simulator), waits for every ProfileImport to be Ready, and prints what Kubernetes
-#      and the simulator now hold, next to what the sample files should produce;
+#      simulator with fast jobs, an S3-compatible object store (versitygw) holding one
+#      import file, and the operator, all real processes on loopback;
+#   3. applies the samples through the config/demo overlay (credentials and endpoints of the
+#      simulator and the store), waits for every ProfileImport to be Ready, and prints what
+#      Kubernetes and the simulator now hold, next to what the sample files should produce;
 #   4. stops everything it started, or with DEMO_KEEP=1 keeps it running until Ctrl-C.
 #
 # Environment (all optional):
@@ -17,6 +18,8 @@
 #   DEMO_TIMEOUT=180s    how long to wait for the ProfileImports
 #   KUBEBUILDER_ASSETS   etcd, kube-apiserver and kubectl (default bin/k8s/1.37.2;
 #                        `make control-plane` builds them)
+#   VERSITYGW            the object store (default bin/versitygw/1.8.0/versitygw;
+#                        `make object-store` builds it)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,8 +31,14 @@ DEMO_TIMEOUT=${DEMO_TIMEOUT:-180s}
 ASSETS=${KUBEBUILDER_ASSETS:-$ROOT/bin/k8s/${KUBE_VERSION:-1.37.2}}
 KUBECONFIG_FILE=$DEMO_DIR/kubeconfig
 KUBECTL=$ASSETS/kubectl
-# The sample app (config/samples/imports_v1alpha1_profileimport_csv.yaml).
+VERSITYGW=${VERSITYGW:-$ROOT/bin/versitygw/${VERSITYGW_VERSION:-1.8.0}/versitygw}
+# The sample apps (config/samples/imports_v1alpha1_profileimport_csv.yaml and
+# imports_v1alpha1_profileimport_objectstore.yaml).
 APP_ID=329713ff0a13384015c3158-62b52efa-3912-11e8-7723-007c928ca240
+CRM_APP_ID=5f3c2b1a09e8d7c6b5a4938-0a1b2c3d-4e5f-11e8-a6b7-00c8d9e0f1a2
+# The store's root account, and where the sample's object is.
+STORE_KEY=demo-store STORE_SECRET=demo-store-secret
+CRM_BUCKET=crm-exports CRM_OBJECT=2026/11/profiles.json
 
 # The control plane is started through envtest, whose default start timeout (20s) is
 # too short for a busy machine; these variables raise it without changing hack/cluster.
@@ -42,7 +51,8 @@ die() { printf '\ndemo: FAILED: %s\n' "$*" >&2; exit 1; }
 for f in etcd kube-apiserver kubectl; do
   [[ -x $ASSETS/$f ]] || die "no $ASSETS/$f: run 'make control-plane' (or set KUBEBUILDER_ASSETS)"
 done
-command -v curl >/dev/null || die "curl is needed to read the simulator's state"
+[[ -x $VERSITYGW ]] || die "no $VERSITYGW: run 'make object-store' (or set VERSITYGW)"
+command -v curl >/dev/null || die "curl is needed to fill the object store and read the simulator's state"
 
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
@@ -96,7 +106,7 @@ cleanup() {
   CLEANED=1
   trap - INT TERM
   if ((${#PIDS[@]})); then
-    say "stopping the operator, the simulator and the control plane"
+    say "stopping the operator, the object store, the simulator and the control plane"
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # the reverse of the start order
       stop_one "${PIDS[i]}" "${NAMES[i]}"
@@ -163,6 +173,32 @@ wait_for_line "${PIDS[-1]}" "$DEMO_DIR/sim.log" 'listening on http://' 30 "the s
 SIM_URL=$(sed -n 's/^localytics-sim listening on //p' "$DEMO_DIR/sim.log" | head -n 1)
 echo "simulator: $SIM_URL"
 
+# The store keeps its buckets as directories under $DEMO_DIR/store. curl signs its
+# requests with the store's root account (SigV4), as any S3 client would.
+say "starting the object store (versitygw, bucket $CRM_BUCKET with the sample's file)"
+rm -rf "$DEMO_DIR/store" && mkdir -p "$DEMO_DIR/store"
+for ((attempt = 1; ; attempt++)); do
+  STORE_URL=http://127.0.0.1:$(free_port)
+  start "object store" "$DEMO_DIR/store.log" \
+    env ROOT_ACCESS_KEY_ID=$STORE_KEY ROOT_SECRET_ACCESS_KEY=$STORE_SECRET \
+    "$VERSITYGW" --port "${STORE_URL#http://}" --quiet posix "$DEMO_DIR/store"
+  for ((i = 0; i < 300; i++)); do # an unsigned request gets 403 once it listens
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$STORE_URL/" || true) == 403 ]] && break 2
+    alive "${PIDS[-1]}" || break
+    sleep 0.1
+  done
+  stop_one "${PIDS[-1]}" "object store"
+  unset 'PIDS[-1]' 'NAMES[-1]'
+  ((attempt < 3)) || { tail -n 30 "$DEMO_DIR/store.log" >&2; die "the object store did not start (log: $DEMO_DIR/store.log)"; }
+done
+s3() { # s3 CURL_ARGS...: a request signed as the store's root account
+  curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$STORE_KEY:$STORE_SECRET" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"
+}
+s3 -X PUT "$STORE_URL/$CRM_BUCKET" >/dev/null
+s3 -T config/demo/crm-profiles.json "$STORE_URL/$CRM_BUCKET/$CRM_OBJECT" >/dev/null
+echo "object store: $STORE_URL, s3://$CRM_BUCKET/$CRM_OBJECT (config/demo/crm-profiles.json)"
+
 # Metrics stay off (their default); the probes get a free port so that two demos, or a
 # demo and a test, can run side by side.
 say "starting the operator (bin/manager, log ${DEMO_DIR#"$ROOT"/}/manager.log)"
@@ -191,8 +227,9 @@ done
 echo "operator ready (probes on 127.0.0.1:$PROBE_PORT, metrics off)"
 
 # ---------------------------------------------------------------------------------------
-# config/demo points the account at the simulator's default address; the simulator runs
-# on a port chosen just now, so one more overlay, generated here, patches the endpoint.
+# config/demo points the account at the simulator's default address and the object-store
+# import at versitygw's; both run on ports chosen just now, so one more overlay, generated
+# here, patches the endpoints.
 # kustomize takes only relative paths to a base, so the overlay lives two levels below
 # the repository (in bin/, which git ignores) whatever DEMO_DIR is.
 mkdir -p "$ROOT/bin"
@@ -211,8 +248,15 @@ patches:
     - op: replace
       path: /spec/endpoint
       value: $SIM_URL
+- target:
+    kind: ProfileImport
+    name: crm-export-2026-11
+  patch: |-
+    - op: replace
+      path: /spec/source/objectStore/url
+      value: s3://$CRM_BUCKET/$CRM_OBJECT?endpoint=$STORE_URL
 EOF
-say "applying the samples: kubectl kustomize config/demo (endpoint $SIM_URL) | kubectl apply -f -"
+say "applying the samples: kubectl kustomize config/demo (simulator $SIM_URL, store $STORE_URL) | kubectl apply -f -"
 # kustomize refuses files outside an overlay's directory unless told otherwise, and
 # config/demo reuses the files in config/samples rather than copying them.
 "$KUBECTL" kustomize --load-restrictor=LoadRestrictionsNone "$OVERLAY" | kubectl apply -f -
@@ -261,8 +305,10 @@ compare "org 60: loyalty-tiers-2026-11 (JSON: assign, set-add, set-remove, delet
   "org_id=60" config/demo/expected/org-60.json "$DEMO_DIR/sim-org-60.json"
 compare "app scope: home-stores-2026-11 (CSV: 123's empty newsletter cell clears it)" \
   "app_id=$APP_ID" config/demo/expected/app.json "$DEMO_DIR/sim-app.json"
+compare "another app: crm-export-2026-11 (JSON from s3://$CRM_BUCKET/$CRM_OBJECT in versitygw)" \
+  "app_id=$CRM_APP_ID" config/demo/expected/app-crm.json "$DEMO_DIR/sim-app-crm.json"
 
-say "demo complete: both ProfileImports Completed, the simulator holds the samples' changes"
+say "demo complete: the three ProfileImports Completed, the simulator holds the samples' changes"
 
 if [[ ${DEMO_KEEP:-} == 1 ]]; then
   rel_kc=${KUBECONFIG_FILE#"$ROOT"/}
@@ -283,6 +329,7 @@ Everything keeps running (DEMO_KEEP=1). Explore from another shell in $ROOT:
 
   curl '$SIM_URL/_sim/profiles?org_id=60'
   curl '$SIM_URL/_sim/profiles?app_id=$APP_ID'
+  curl '$SIM_URL/_sim/profiles?app_id=$CRM_APP_ID'
   curl $SIM_URL/_sim/uploads
   curl '$SIM_URL/_sim/budgets?key=demo'
   tail -f ${DEMO_DIR#"$ROOT"/}/manager.log

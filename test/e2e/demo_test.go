@@ -21,8 +21,9 @@ import (
 )
 
 // TestDemo runs hack/demo.sh (what `make demo` runs) and fails if the demo
-// breaks: both sample ProfileImports must end Completed and the simulator
-// must hold exactly the sample files' changes. The script builds the
+// breaks: the three sample ProfileImports (two from ConfigMaps, one from the
+// object store the demo starts) must end Completed and the simulator must
+// hold exactly the sample files' changes. The script builds the
 // binaries into a temporary directory and keeps its logs in another, so the
 // test leaves bin/ alone.
 func TestDemo(t *testing.T) {
@@ -39,6 +40,11 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	store, err := testenv.VersityGW()
+	if err != nil {
+		t.Skipf("no object store binary (run 'make object-store'): %v", err)
+	}
+
 	root := testenv.RepoRoot()
 	demoDir, binDir := t.TempDir(), t.TempDir()
 	// Registered after t.TempDir, so it runs before the directories are removed:
@@ -51,6 +57,7 @@ func TestDemo(t *testing.T) {
 	cmd.Dir = root
 	cmd.Env = append(withoutEnv(os.Environ(), "DEMO_KEEP"),
 		"KUBEBUILDER_ASSETS="+assets,
+		"VERSITYGW="+store,
 		"DEMO_DIR="+demoDir,
 		"DEMO_BIN="+binDir,
 		"DEMO_TIMEOUT=150s",
@@ -71,8 +78,10 @@ func TestDemo(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^home-stores-2026-11\s+Completed\s+\S+\s+3\s+0\s`),
 		regexp.MustCompile(`(?m)^loyalty-tiers-2026-11\s+Completed\s+\S+\s+4\s+0\s`),
+		regexp.MustCompile(`(?m)^crm-export-2026-11\s+Completed\s+\S+\s+3\s+0\s`),
 		regexp.MustCompile(`(?m)^localyticsaccount\.imports\.localytics\.dev/acme\s+True\s`),
 		regexp.MustCompile(`(?s)OK: the simulator holds exactly the sample file's changes.*` +
+			`OK: the simulator holds exactly the sample file's changes.*` +
 			`OK: the simulator holds exactly the sample file's changes`),
 		regexp.MustCompile(`(?m)^stopped; logs are in `),
 	} {
@@ -94,6 +103,11 @@ func TestDemo(t *testing.T) {
 			"abc": {"home_store": "Boston", "newsletter": "yes"},
 			"123": {"home_store": "Chicago"}, // the empty newsletter cell cleared it
 			"zxc": {"home_store": "Denver", "newsletter": "no"},
+		},
+		"sim-app-crm.json": { // from the object store
+			"abc": {"crm_segment": "enterprise", "account_manager": "Dana"},
+			"123": {"crm_segment": "smb", "products": []any{"analytics", "push"}},
+			"zxc": {"crm_segment": "smb", "open_tickets": 2.0},
 		},
 	}
 	for file, want := range wantState {
