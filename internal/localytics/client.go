@@ -285,8 +285,10 @@ func (c *Client) attempt(ctx context.Context, cl call, log logr.Logger, attempt 
 			c.budgets.refund(key, kind, sentAt)
 		}
 		log.V(1).Info("call failed", "attempt", attempt, "duration", time.Since(start), "error", err.Error())
-		if sourceErr != nil {
-			return fmt.Errorf("localytics: %s: reading the file to upload: %w", cl.ep, sourceErr)
+		// The file's failure is the cause only if the request failed with
+		// it (net/http returns the body's error as it is).
+		if sourceErr != nil && errors.Is(err, sourceErr) {
+			return &FileReadError{Endpoint: cl.ep.String(), Err: sourceErr}
 		}
 		netErr := &NetworkError{Endpoint: cl.ep.String(), Err: err}
 		if cl.form != nil && progress.wroteRequest.Load() {

@@ -409,11 +409,34 @@ func TestUploadFileProblems(t *testing.T) {
 			c := newTestClient(t, handler, opts...)
 			_, err := c.UploadProfiles(context.Background(), ProfileUpload{Scope: Scope{OrgID: 60}, Format: ProfileFormatJSON, File: tc.file})
 			g.Expect(err).To(MatchError(tc.wantErr))
+			var fileErr *FileReadError
+			g.Expect(errors.As(err, &fileErr)).To(BeTrue(), "a *FileReadError, not %T", err)
 			g.Expect(IsUnknownOutcome(err)).To(BeFalse())
 			mu.Lock()
 			defer mu.Unlock()
 			g.Expect(complete).To(BeZero())
 		})
+	}
+}
+
+// TestUnreachableServerIsNotAFileError: when the request fails on its own (no
+// server), the file's read-ahead may have failed meanwhile too (here at
+// once); the error is the network's, which callers retry, not the file's.
+func TestUnreachableServerIsNotAFileError(t *testing.T) {
+	g := NewWithT(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	url := "http://" + ln.Addr().String()
+	g.Expect(ln.Close()).To(Succeed())
+	c, err := New(url, testCreds, WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
+	g.Expect(err).NotTo(HaveOccurred())
+	for range 20 {
+		file := io.MultiReader(strings.NewReader("abc"), failingReader{errors.New("disk on fire")})
+		_, err := c.UploadProfiles(context.Background(), ProfileUpload{Scope: Scope{OrgID: 60}, Format: ProfileFormatJSON, File: UploadFile{Content: file}})
+		var netErr *NetworkError
+		g.Expect(errors.As(err, &netErr)).To(BeTrue(), "got %T: %v", err, err)
+		var fileErr *FileReadError
+		g.Expect(errors.As(err, &fileErr)).To(BeFalse())
 	}
 }
 

@@ -90,6 +90,23 @@ func (e *NetworkError) Error() string {
 
 func (e *NetworkError) Unwrap() error { return e.Err }
 
+// FileReadError is an upload that failed because its file did: a read error,
+// a length other than declared, more bytes than the cap, or an
+// importfile.LineError in Strict mode. Err is the file's error; the request
+// was abandoned before its body was complete, so nothing was accepted.
+type FileReadError struct {
+	// Endpoint is the method and path template of the call.
+	Endpoint string
+	// Err is the file's error.
+	Err error
+}
+
+func (e *FileReadError) Error() string {
+	return fmt.Sprintf("localytics: %s: reading the file to upload: %v", e.Endpoint, e.Err)
+}
+
+func (e *FileReadError) Unwrap() error { return e.Err }
+
 // DecodeError is a 2xx response whose body could not be understood, even with
 // the tolerance API-NOTES.md asks for.
 type DecodeError struct {

@@ -251,7 +251,7 @@ func (ra *readAhead) run(file UploadFile, maxBytes int64) {
 	}
 	var total int64
 	made := 0
-	for {
+	for !ra.stopped() {
 		var buf []byte
 		select {
 		case buf = <-ra.free:
@@ -279,6 +279,11 @@ func (ra *readAhead) run(file UploadFile, maxBytes int64) {
 				err = lengthErr
 			}
 		}
+		if ra.stopped() {
+			// The body was closed while this was read: the request is over,
+			// and whatever the read gave, or failed with, is not its cause.
+			return
+		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			// Nothing more of a failed file is sent: the request fails.
 			ra.err, n = err, 0
@@ -291,6 +296,16 @@ func (ra *readAhead) run(file UploadFile, maxBytes int64) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// stopped reports whether stop was called.
+func (ra *readAhead) stopped() bool {
+	select {
+	case <-ra.stopping:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -310,6 +325,9 @@ func checkLength(size, maxBytes, total int64, atEnd bool) error {
 
 // next returns the next chunk; false once the read-ahead was stopped.
 func (ra *readAhead) next() (chunk, bool) {
+	if ra.stopped() { // before a chunk that may be ready too
+		return chunk{}, false
+	}
 	select {
 	case c := <-ra.full:
 		return c, true
