@@ -23,6 +23,7 @@ import (
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
+	"github.com/localytics-operator/localytics-operator/internal/source"
 )
 
 // leaderElectionID is fixed so that every replica of the manager competes for
@@ -46,6 +47,7 @@ func main() {
 		enableHTTP2          bool
 		probeAddr            string
 		enableLeaderElection bool
+		ambientStoreCreds    bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -56,6 +58,9 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that only one replica of the manager is active at a time.")
+	flag.BoolVar(&ambientStoreCreds, "object-store-ambient-credentials", false,
+		"Let ProfileImports read objects from AWS S3 without a secretRef, with the operator's own credentials "+
+			"(environment, shared files, the pod's role). Off by default: whoever may create a ProfileImport could read what the operator's role can.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -110,10 +115,11 @@ func main() {
 		os.Exit(1)
 	}
 	if err := (&controllers.ProfileImportReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("profileimport-controller"),
-		Clients:   clients,
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("profileimport-controller"),
+		Clients:       clients,
+		SourceOptions: source.Options{AmbientCredentials: ambientStoreCreds},
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "ProfileImport")
 		os.Exit(1)

@@ -25,6 +25,7 @@ import (
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/internal/importfile"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
+	"github.com/localytics-operator/localytics-operator/internal/source"
 )
 
 // Field indexes on ProfileImports, to find the imports of a ConfigMap or of
@@ -73,6 +74,9 @@ type ProfileImportReconciler struct {
 	// MaxConcurrentReconciles is how many imports are reconciled at once;
 	// zero means 2. An upload holds a worker while the file is sent.
 	MaxConcurrentReconciles int
+	// SourceOptions are the settings for opening sources: whether object
+	// stores may be read with the operator's own credentials.
+	SourceOptions source.Options
 	// SourceRecheck is how often an import stalled by its object store (a
 	// missing object, refused credentials) looks again: that is fixed
 	// outside the cluster, where no watch sees it. Zero means 2m.

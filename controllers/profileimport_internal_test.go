@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/importfile"
+	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
 
 func TestPollInterval(t *testing.T) {
@@ -70,6 +74,42 @@ func TestAccountMayUnblockImports(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			g.Expect(p.Update(event.UpdateEvent{ObjectOld: account(nil), ObjectNew: account(tc.changed)})).To(Equal(tc.wakes))
+		})
+	}
+}
+
+func TestFileFailure(t *testing.T) {
+	lineErr := &importfile.LineError{Line: 3, Message: "changes is empty"}
+	tests := map[string]struct {
+		err        error
+		wantReason string // empty: not a failure of the file
+	}{
+		"a line invalid under the validated revision": {
+			err:        &localytics.FileReadError{Endpoint: "P1", Err: lineErr},
+			wantReason: ReasonSourceChanged,
+		},
+		"the store failing mid-stream": {
+			err:        &localytics.FileReadError{Endpoint: "P1", Err: errors.New("connection reset by peer")},
+			wantReason: ReasonSourceUnreadable,
+		},
+		"a file over the cap, never sent": {
+			err: &localytics.FileReadError{Endpoint: "P1", Err: fmt.Errorf("%w: more than 10 bytes", localytics.ErrFileTooLarge)},
+		},
+		"the network": {
+			err: &localytics.NetworkError{Endpoint: "P1", Err: errors.New("connection refused")},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			failure := fileFailure(tc.err, `object "s3://b/k"`)
+			if tc.wantReason == "" {
+				g.Expect(failure).NotTo(HaveOccurred())
+				return
+			}
+			g.Expect(failure).To(HaveOccurred())
+			g.Expect(failure.kind).To(Equal(failureTransient))
+			g.Expect(failure.reason).To(Equal(tc.wantReason))
 		})
 	}
 }

@@ -29,6 +29,9 @@ const maxUploadBytes = 100_000_000
 // was sent has an unknown outcome, like a dropped connection.
 const uploadTimeout = 10 * time.Minute
 
+// sourceReadTimeout bounds the validation pass over a source.
+const sourceReadTimeout = 10 * time.Minute
+
 // reconcileSource opens the file and validates it in one streaming pass,
 // recording its digest, size and validation summary. A file that must not
 // be uploaded stalls the import here, before any quota is spent. Once the
@@ -41,7 +44,10 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 	if pi.Status.Phase == "" {
 		pi.Status.Phase = importsv1alpha1.PhasePending
 	}
-	file, err := source.Open(ctx, r.APIReader, pi.Namespace, pi.Spec.Source)
+	// An object store's stream can stall; the worker must not stall with it.
+	readCtx, cancel := context.WithTimeout(ctx, sourceReadTimeout)
+	defer cancel()
+	file, err := source.Open(readCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
 	if err != nil {
 		if pi.Status.UploadIntent == nil {
 			pi.Status.Phase = importsv1alpha1.PhasePending
@@ -49,7 +55,7 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 		return sourceFailure(err, r.SourceRecheck)
 	}
 	defer func() { _ = file.Close() }()
-	report, err := importfile.Validate(ctx, file, importfile.Format(formatOf(pi)))
+	report, err := importfile.Validate(readCtx, file, importfile.Format(formatOf(pi)))
 	if err != nil {
 		return transient(ReasonSourceUnreadable, err, "%s could not be read; retrying", file.Description)
 	}
@@ -89,6 +95,23 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 	if newFile {
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventValidated, "Validate",
 			"%s: %d valid lines, %d invalid, %d bytes, %s", file.Description, report.ValidLines, report.InvalidLines, report.Bytes, report.Digest)
+	}
+	return nil
+}
+
+// fileFailure classifies an upload that failed because its file did while
+// it was sent; nil for any other failure (ErrInvalidRequest included, whose
+// request never went out). A Strict import's line that is now invalid means
+// the file changed under its pinned revision; anything else is the store
+// failing mid-stream.
+func fileFailure(err error, description string) *phaseError {
+	var lineErr *importfile.LineError
+	var fileErr *localytics.FileReadError
+	switch {
+	case errors.As(err, &lineErr):
+		return transient(ReasonSourceChanged, err, "the file changed while it was uploaded; validating it again")
+	case errors.As(err, &fileErr) && !errors.Is(err, localytics.ErrInvalidRequest):
+		return transient(ReasonSourceUnreadable, err, "%s could not be read while it was uploaded; retrying", description)
 	}
 	return nil
 }
@@ -183,6 +206,20 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		return err
 	}
 
+	// The file is opened, and its revision checked, before a slot is taken:
+	// a store that fails, or a file that changed, must not hold one of the
+	// window's few slots. The deadline covers the whole upload.
+	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
+	file, err := source.Open(uploadCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
+	if err != nil {
+		return sourceFailure(err, r.SourceRecheck)
+	}
+	defer func() { _ = file.Close() }()
+	if file.Revision != st.revision {
+		return transient(ReasonSourceChanged, nil, "%s changed while it was validated; validating it again", file.Description)
+	}
+
 	accountKey := client.ObjectKeyFromObject(st.account)
 	slot := ledger.Slot{
 		Owner:   client.ObjectKeyFromObject(pi).String(),
@@ -207,15 +244,6 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	if next := st.api.NextAllowed(localytics.BudgetProfileUploads); next.After(r.Clock.Now()) {
 		r.markQueued(st, next)
 		return waiting(ReasonRateLimited, next, nil, "waiting for the profile upload budget of LocalyticsAccount %q", st.account.Name)
-	}
-
-	file, err := source.Open(ctx, r.APIReader, pi.Namespace, pi.Spec.Source)
-	if err != nil {
-		return sourceFailure(err, r.SourceRecheck)
-	}
-	defer func() { _ = file.Close() }()
-	if file.Revision != st.revision {
-		return transient(ReasonSourceChanged, nil, "%s changed while it was validated; validating it again", file.Description)
 	}
 
 	// The intent is written before anything is sent: if this process stops
@@ -251,8 +279,6 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	// but does not hash the bytes again.
 	content := importfile.NewReader(file, importfile.Format(formatOf(pi)), importfile.Mode(validationOf(pi)),
 		importfile.WithoutDigest())
-	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
-	defer cancel()
 	activityID, err := st.api.UploadProfiles(uploadCtx, localytics.ProfileUpload{
 		Scope:  scopeOf(pi),
 		Format: localytics.ProfileFormat(formatOf(pi)),
@@ -301,10 +327,12 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		if attempt.previous == nil {
 			pi.Status.Phase = importsv1alpha1.PhaseQueued
 		}
-		var lineErr *importfile.LineError
+		if failure := fileFailure(err, file.Description); failure != nil {
+			// The request was abandoned before its body was complete. The
+			// slot stays taken, in case the vendor counted the request anyway.
+			return failure
+		}
 		switch {
-		case errors.As(err, &lineErr):
-			return transient(ReasonSourceChanged, err, "the file changed while it was uploaded; validating it again")
 		case errors.Is(err, localytics.ErrInvalidRequest):
 			// Refused before it was sent: the slot is free again.
 			if _, relErr := ledger.Release(ctx, ledgerClient, accountKey, slot, r.Clock.Now()); relErr != nil {

@@ -64,8 +64,10 @@ type ObjectStoreSource struct {
 	URL string `json:"url"`
 
 	// secretRef names a Secret in the same namespace with the store's
-	// credentials (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). When
-	// omitted, the operator's ambient credentials are used.
+	// credentials (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and
+	// AWS_SESSION_TOKEN for temporary ones). When omitted, the operator's own
+	// credentials are used, for AWS only (a URL without endpoint) and only if
+	// the operator runs with --object-store-ambient-credentials.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 }

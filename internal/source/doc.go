@@ -1,7 +1,8 @@
 // Package source opens the file of an import as its spec.source names it: a
 // key of a ConfigMap (data or binaryData), or an object in an object store
 // (s3:// URLs, for AWS and any S3-compatible store, through gocloud.dev's
-// blob API; gs:// and azblob:// are refused as not supported yet).
+// blob API; gs:// and azblob:// are refused as not supported yet), read with
+// the credentials of a Secret or, where Options allow, the operator's own.
 //
 // Open returns a fresh stream each time it is called, because the operator
 // reads a file twice (once to validate it, once to upload it) and never

@@ -54,6 +54,14 @@ func (l objectLocation) display() string {
 	return l.scheme + "://" + l.bucket + "/" + l.key
 }
 
+// defaultRegion is the region of requests to a bucket whose URL names
+// none, when neither the endpoint nor the operator's own configuration says.
+const defaultRegion = "us-east-1"
+
+// s3HTTPClient is shared by every bucket opened, so that connections to a
+// store are reused rather than made anew, with a TLS handshake, per file.
+var s3HTTPClient = awshttp.NewBuildableClient()
+
 // s3Params are the query parameters an s3:// URL may carry.
 var s3Params = []string{"endpoint", "region", "use_path_style"}
 
@@ -84,14 +92,18 @@ func parseObjectURL(raw string) (objectLocation, error) {
 		}
 	}
 	loc.endpoint, loc.region = q.Get("endpoint"), q.Get("region")
-	if loc.region == "" {
-		loc.region = "us-east-1"
-	}
 	if loc.endpoint != "" {
+		// The endpoint is not echoed: it may hold what it must not.
 		e, err := url.Parse(loc.endpoint)
-		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+		switch {
+		case err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "":
+			return objectLocation{}, &InvalidError{Field: urlField, Message: "has an endpoint that is not an http:// or https:// URL"}
+		case e.User != nil:
 			return objectLocation{}, &InvalidError{Field: urlField,
-				Message: fmt.Sprintf("has an endpoint %q that is not an http:// or https:// URL", loc.endpoint)}
+				Message: "has an endpoint with credentials in it; put them in the Secret named by spec.source.objectStore.secretRef"}
+		}
+		if loc.region == "" {
+			loc.region = defaultRegion // what S3-compatible stores answer for
 		}
 	}
 	// S3-compatible stores mostly know only path-style addressing; AWS
@@ -106,10 +118,14 @@ func parseObjectURL(raw string) (objectLocation, error) {
 	return loc, nil
 }
 
+// secretRefField is the spec field of an object store's Secret.
+const secretRefField = "spec.source.objectStore.secretRef"
+
 // openObject opens the object src names, with the credentials of its Secret
-// (read through reader) or, without one, the operator's own (the AWS SDK's
-// default chain: environment, shared files, the pod's IAM role).
-func openObject(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.ObjectStoreSource) (*File, error) {
+// (read through reader) or, without one and if opts allow it, the operator's
+// own (the AWS SDK's default chain: environment, shared files, the pod's
+// role).
+func openObject(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.ObjectStoreSource, opts Options) (*File, error) {
 	loc, err := parseObjectURL(src.URL)
 	if err != nil {
 		return nil, err
@@ -118,10 +134,19 @@ func openObject(ctx context.Context, reader client.Reader, namespace string, src
 		return nil, &UnsupportedError{Kind: "objectStore with a " + loc.scheme + ":// URL"}
 	}
 	var creds *aws.Credentials
-	if src.SecretRef != nil {
+	switch {
+	case src.SecretRef != nil:
 		if creds, err = readCredentials(ctx, reader, namespace, src.SecretRef.Name); err != nil {
 			return nil, err
 		}
+	case !opts.AmbientCredentials:
+		return nil, &InvalidError{Field: secretRefField,
+			Message: "is required: this operator does not lend its own credentials to imports (its flag --object-store-ambient-credentials)"}
+	case loc.endpoint != "":
+		// Signed requests, session token included, would go wherever the
+		// import's author points them.
+		return nil, &InvalidError{Field: secretRefField,
+			Message: "is required with an endpoint: the operator's own credentials go to AWS only"}
 	}
 	bucket, err := openS3Bucket(ctx, loc, creds)
 	if err != nil {
@@ -132,25 +157,24 @@ func openObject(ctx context.Context, reader client.Reader, namespace string, src
 		_ = bucket.Close()
 		return nil, objectError(loc, src.SecretRef, err)
 	}
-	f := &File{
+	// The ETag is the revision: a GET streams one version of an object,
+	// whatever happens to it meanwhile, so two opens with the same ETag read
+	// the same bytes. Without it nothing would pin what is uploaded to what
+	// was validated (a time and a size would not: an object rewritten within
+	// the second, at the same size, would pass).
+	var out s3.GetObjectOutput
+	if !r.As(&out) || aws.ToString(out.ETag) == "" {
+		_ = r.Close()
+		_ = bucket.Close()
+		return nil, &InvalidError{Field: urlField,
+			Message: "names an object its store sends no ETag for: without one the operator cannot tell that what it uploads is what it validated"}
+	}
+	return &File{
 		ReadCloser:  &objectReader{Reader: r, bucket: bucket},
 		Size:        r.Size(),
-		Revision:    objectRevision(r),
+		Revision:    aws.ToString(out.ETag),
 		Description: "object " + loc.display(),
-	}
-	return f, nil
-}
-
-// objectRevision is the object's ETag as this read sees it: a GET streams
-// one version of an object, whatever happens to it meanwhile, so two opens
-// with the same ETag read the same bytes.
-func objectRevision(r *blob.Reader) string {
-	var out *s3.GetObjectOutput
-	if r.As(&out) && aws.ToString(out.ETag) != "" {
-		return aws.ToString(out.ETag)
-	}
-	// A store that sends no ETag: the time and size are the next best thing.
-	return fmt.Sprintf("%s/%d", r.ModTime().UTC().Format("2006-01-02T15:04:05.999999999Z"), r.Size())
+	}, nil
 }
 
 // objectError classifies a failure to open an object: what a person must
@@ -163,11 +187,21 @@ func objectError(loc objectLocation, secretRef *importsv1alpha1.LocalObjectRefer
 	// 404 XAdminUserNotFound).
 	var apiErr smithy.APIError
 	var re *awshttp.ResponseError
+	errors.As(err, &re)
 	switch {
 	case errors.As(err, &apiErr) && slices.Contains(credentialErrorCodes, apiErr.ErrorCode()):
 		code = gcerrors.PermissionDenied
-	case errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusUnauthorized || re.HTTPStatusCode() == http.StatusForbidden):
+	case re != nil && (re.HTTPStatusCode() == http.StatusUnauthorized || re.HTTPStatusCode() == http.StatusForbidden):
 		code = gcerrors.PermissionDenied
+	}
+	if apiErr != nil && slices.Contains(regionErrorCodes, apiErr.ErrorCode()) {
+		msg := "names a bucket in another region than its requests were signed for: add the bucket's, as in ?region=eu-west-1"
+		if re != nil && re.Response != nil {
+			if region := re.Response.Header.Get("X-Amz-Bucket-Region"); region != "" {
+				msg = fmt.Sprintf("names a bucket in region %s: add ?region=%s", region, region)
+			}
+		}
+		return &InvalidError{Field: urlField, Message: msg}
 	}
 	switch code {
 	case gcerrors.NotFound:
@@ -188,6 +222,10 @@ var credentialErrorCodes = []string{
 	"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
 	"XAdminUserNotFound",
 }
+
+// regionErrorCodes are the S3 error codes of a request signed for, or sent
+// to, another region than the bucket's.
+var regionErrorCodes = []string{"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 
 // readCredentials reads an object store's credentials from a Secret.
 func readCredentials(ctx context.Context, reader client.Reader, namespace, name string) (*aws.Credentials, error) {
@@ -216,7 +254,13 @@ func readCredentials(ctx context.Context, reader client.Reader, namespace, name 
 // gs:// and azblob:// drivers implement too.
 func openS3Bucket(ctx context.Context, loc objectLocation, creds *aws.Credentials) (*blob.Bucket, error) {
 	configure := func(o *s3.Options) {
-		o.Region = loc.region
+		o.HTTPClient = s3HTTPClient
+		if loc.region != "" {
+			o.Region = loc.region
+		}
+		if o.Region == "" {
+			o.Region = defaultRegion
+		}
 		o.UsePathStyle = loc.pathStyle
 		if loc.endpoint != "" {
 			o.BaseEndpoint = aws.String(loc.endpoint)
@@ -226,7 +270,8 @@ func openS3Bucket(ctx context.Context, loc objectLocation, creds *aws.Credential
 	if creds != nil {
 		s3Client = s3.New(s3.Options{Credentials: credentials.StaticCredentialsProvider{Value: *creds}}, configure)
 	} else {
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(loc.region))
+		// The operator's own configuration names the region, unless the URL does.
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(s3HTTPClient))
 		if err != nil {
 			return nil, err
 		}

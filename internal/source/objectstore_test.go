@@ -39,7 +39,7 @@ func storeCredentials() map[string]string {
 func readFile(t *testing.T, src importsv1alpha1.Source) (*source.File, string) {
 	t.Helper()
 	g := NewWithT(t)
-	f, err := source.Open(context.Background(), k8sClient, "default", src)
+	f, err := source.Open(context.Background(), k8sClient, "default", src, source.Options{})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer f.Close()
 	body, err := io.ReadAll(f)
@@ -87,8 +87,10 @@ func TestOpenObjectFailures(t *testing.T) {
 	closedPort := ln.Addr().String()
 	g.Expect(ln.Close()).To(Succeed())
 
+	g.Expect(store.WriteFile("failures", "copied-by-hand.json", []byte("{}\n"))).To(Succeed())
 	tests := map[string]struct {
 		src     importsv1alpha1.Source
+		opts    source.Options
 		check   func(error) bool
 		wantMsg string
 	}{
@@ -140,7 +142,33 @@ func TestOpenObjectFailures(t *testing.T) {
 		"an endpoint that is not a URL": {
 			src:     objectSource("s3://failures/there.json?endpoint=localhost:9000", "good-creds"),
 			check:   isInvalid,
-			wantMsg: `endpoint "localhost:9000" that is not an http:// or https:// URL`,
+			wantMsg: "has an endpoint that is not an http:// or https:// URL",
+		},
+		"an endpoint with credentials in it": {
+			src:     objectSource("s3://failures/there.json?endpoint=http://key:hidden@"+store.Endpoint[len("http://"):], "good-creds"),
+			check:   isInvalid,
+			wantMsg: "has an endpoint with credentials in it",
+		},
+		"no secretRef, from an operator that lends none of its own": {
+			src:     objectSource("s3://failures/there.json", ""),
+			check:   isInvalid,
+			wantMsg: "spec.source.objectStore.secretRef is required: this operator does not lend its own credentials",
+		},
+		"no secretRef with an endpoint, from an operator that lends its own to AWS": {
+			src:     objectSource(store.URL("failures", "there.json"), ""),
+			opts:    source.Options{AmbientCredentials: true},
+			check:   isInvalid,
+			wantMsg: "spec.source.objectStore.secretRef is required with an endpoint",
+		},
+		"an object the store has no ETag for": {
+			src:     objectSource(store.URL("failures", "copied-by-hand.json"), "good-creds"),
+			check:   isInvalid,
+			wantMsg: "names an object its store sends no ETag for",
+		},
+		"a bucket in another region": {
+			src:     objectSource(store.URL("failures", "there.json")+"&region=eu-west-1", "good-creds"),
+			check:   isInvalid,
+			wantMsg: "names a bucket in",
 		},
 		"a Google Cloud Storage URL": {
 			src:     objectSource("gs://bucket/file.json", ""),
@@ -156,12 +184,13 @@ func TestOpenObjectFailures(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			f, err := source.Open(ctx, k8sClient, "default", tc.src)
+			f, err := source.Open(ctx, k8sClient, "default", tc.src, tc.opts)
 			g.Expect(f).To(BeNil())
 			g.Expect(err).To(HaveOccurred())
 			g.Expect(tc.check(err)).To(BeTrue(), "wrong kind of error: %T %v", err, err)
 			g.Expect(err.Error()).To(ContainSubstring(tc.wantMsg))
 			g.Expect(err.Error()).NotTo(ContainSubstring(store.SecretKey), "the secret must never show")
+			g.Expect(err.Error()).NotTo(ContainSubstring("hidden"), "nor a password in an endpoint")
 		})
 	}
 }

@@ -140,16 +140,26 @@ func IsUnavailable(err error) (*UnavailableError, bool) {
 	return errors.AsType[*UnavailableError](err)
 }
 
+// Options are the operator's settings for opening sources.
+type Options struct {
+	// AmbientCredentials lets an object-store source without a secretRef use
+	// the operator's own AWS credentials (environment, shared files, the
+	// pod's role), for AWS only: never with an endpoint of the source's
+	// choosing. Off by default: with it, whoever may create an import may
+	// read what the operator's role can.
+	AmbientCredentials bool
+}
+
 // Open opens the file src names, in namespace. reader should be uncached
 // (see the package comment). *NotFoundError, *UnsupportedError,
 // *InvalidError and *AccessDeniedError need a person; *UnavailableError and
 // errors from the API server are worth retrying.
-func Open(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.Source) (*File, error) {
+func Open(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.Source, opts Options) (*File, error) {
 	switch {
 	case src.ConfigMapRef != nil:
 		return openConfigMapKey(ctx, reader, namespace, *src.ConfigMapRef)
 	case src.ObjectStore != nil:
-		return openObject(ctx, reader, namespace, *src.ObjectStore)
+		return openObject(ctx, reader, namespace, *src.ObjectStore, opts)
 	default:
 		// The CRD requires exactly one kind of source.
 		return nil, &UnsupportedError{Kind: "(none)"}

@@ -107,7 +107,7 @@ func TestOpen(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			f, err := source.Open(ctx, k8sClient, "default", tc.src)
+			f, err := source.Open(ctx, k8sClient, "default", tc.src, source.Options{})
 			if tc.wantErr != "" {
 				g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
 				g.Expect(f).To(BeNil())
@@ -134,12 +134,12 @@ func TestOpenReadsTheLatestVersion(t *testing.T) {
 		Data:       map[string]string{"f": "one\n"},
 	}
 	g.Expect(k8sClient.Create(ctx, cm)).To(Succeed())
-	first, err := source.Open(ctx, k8sClient, "default", configMapSource("changing", "f"))
+	first, err := source.Open(ctx, k8sClient, "default", configMapSource("changing", "f"), source.Options{})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	cm.Data["f"] = "two\n"
 	g.Expect(k8sClient.Update(ctx, cm)).To(Succeed())
-	second, err := source.Open(ctx, k8sClient, "default", configMapSource("changing", "f"))
+	second, err := source.Open(ctx, k8sClient, "default", configMapSource("changing", "f"), source.Options{})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	g.Expect(second.Revision).NotTo(Equal(first.Revision), "a new version has a new revision")

@@ -158,6 +158,17 @@ func (s *ObjectStore) Put(ctx context.Context, bucket, key string, body []byte) 
 	return err
 }
 
+// WriteFile puts a file in a bucket's directory behind the store's back, as
+// one copied there by hand: the store knows no ETag for it. The bucket must
+// exist.
+func (s *ObjectStore) WriteFile(bucket, key string, content []byte) error {
+	path := filepath.Join(s.dir, bucket, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, content, 0o644)
+}
+
 // Delete removes an object.
 func (s *ObjectStore) Delete(ctx context.Context, bucket, key string) error {
 	_, err := s.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
