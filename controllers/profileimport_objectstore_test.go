@@ -127,6 +127,28 @@ var _ = Describe("ProfileImport from an object store", Ordered, ContinueOnFailur
 		eventuallyCompleted(pi)
 	})
 
+	It("reads a validated object again only when it changed, and takes up an invalid one once it is fixed", func() {
+		s := newImportSim(time.Hour)
+		ns := readyImportAccount(s, time.Hour)
+		createStoreSecret(ns, store.SecretKey)
+		Expect(store.Put(ctx, ns, "profiles.json", []byte(mixedJSON))).To(Succeed())
+		pi := createImport(ns, "fixed-later", "", fromObject(ns, "profiles.json"))
+		eventuallyCondition(pi, importsv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonValidationFailed)
+		gets := func() int { return store.Requests("GetObject", ns, "profiles.json") }
+		heads := func() int { return store.Requests("HeadObject", ns, "profiles.json") }
+		Expect(gets()).To(Equal(1))
+
+		// The stalled import looks at the object again and again (the fix
+		// would be made in the store), but reads it only once.
+		Eventually(heads).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 3))
+		Expect(gets()).To(Equal(1), "an unchanged object is not read again")
+
+		Expect(store.Put(ctx, ns, "profiles.json", []byte(goodJSON))).To(Succeed())
+		eventuallyCompleted(pi)
+		Expect(s.Profiles(orgScope)).To(Equal(goodJSONProfiles))
+		Expect(gets()).To(Equal(3), "the new object read twice: validated, then uploaded")
+	})
+
 	It("stalls on an object store URL that cannot work, saying why", func() {
 		s := newImportSim(time.Hour)
 		ns := readyImportAccount(s, time.Hour)

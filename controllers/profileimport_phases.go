@@ -47,12 +47,30 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 	// An object store's stream can stall; the worker must not stall with it.
 	readCtx, cancel := context.WithTimeout(ctx, sourceReadTimeout)
 	defer cancel()
-	file, err := source.Open(readCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
-	if err != nil {
+	sourceFailed := func(err error) error {
 		if pi.Status.UploadIntent == nil {
 			pi.Status.Phase = importsv1alpha1.PhasePending
 		}
 		return sourceFailure(err, r.SourceRecheck)
+	}
+
+	// A queued import is reconciled again and again while it waits for a
+	// slot: a file already validated at the source's current revision is
+	// not read again (for an object store, not downloaded again).
+	if known, ok := recordedReport(pi.Status); ok {
+		revision, err := source.Revision(readCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
+		if err != nil {
+			return sourceFailed(err)
+		}
+		if revision == pi.Status.SourceRevision {
+			st.report, st.revision = known, revision
+			return r.judgeReport(st, "", false)
+		}
+	}
+
+	file, err := source.Open(readCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
+	if err != nil {
+		return sourceFailed(err)
 	}
 	defer func() { _ = file.Close() }()
 	report, err := importfile.Validate(readCtx, file, importfile.Format(formatOf(pi)))
@@ -63,10 +81,39 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 
 	newFile := pi.Status.ContentDigest != report.Digest
 	pi.Status.ContentDigest = report.Digest
+	pi.Status.SourceRevision = file.Revision
 	pi.Status.Lines = report.Lines
 	pi.Status.Bytes = report.Bytes
 	pi.Status.Validation = validationSummary(report)
+	return r.judgeReport(st, file.Description, newFile)
+}
 
+// recordedReport rebuilds the report of the validation the status records,
+// if it records one with the revision it was of.
+func recordedReport(status importsv1alpha1.ProfileImportStatus) (importfile.Report, bool) {
+	v := status.Validation
+	if status.SourceRevision == "" || status.ContentDigest == "" || v == nil {
+		return importfile.Report{}, false
+	}
+	report := importfile.Report{
+		Lines:        status.Lines,
+		ValidLines:   v.ValidLines,
+		InvalidLines: v.InvalidLines,
+		Bytes:        status.Bytes,
+		Digest:       status.ContentDigest,
+		HasIncrement: v.HasIncrement,
+	}
+	for _, e := range v.Errors { // validationSummary put any field into the message
+		report.Errors = append(report.Errors, importfile.LineError{Line: e.Line, Message: e.Message})
+	}
+	return report, true
+}
+
+// judgeReport stalls an import whose file must not be uploaded, before any
+// quota is spent, and records the events of a new file (described, for
+// people, by description).
+func (r *ProfileImportReconciler) judgeReport(st *importState, description string, newFile bool) error {
+	pi, report := st.pi, st.report
 	var rejected *phaseError
 	switch {
 	case report.Bytes > maxUploadBytes:
@@ -81,6 +128,11 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 		rejected = stalled(ReasonNoValidLines, nil, "the file has no valid line to upload (%d lines, %d invalid)", report.Lines, report.InvalidLines)
 	}
 	if rejected != nil {
+		if pi.Spec.Source.ObjectStore != nil {
+			// Fixed in the store, where no watch sees it; a look costs one
+			// request for the object's ETag.
+			rejected.recheck = r.SourceRecheck
+		}
 		if pi.Status.UploadIntent == nil {
 			if newFile || st.before.Status.Phase != importsv1alpha1.PhaseInvalid {
 				r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventRejected, "Validate", "%s", rejected.message)
@@ -94,7 +146,7 @@ func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *impor
 	}
 	if newFile {
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventValidated, "Validate",
-			"%s: %d valid lines, %d invalid, %d bytes, %s", file.Description, report.ValidLines, report.InvalidLines, report.Bytes, report.Digest)
+			"%s: %d valid lines, %d invalid, %d bytes, %s", description, report.ValidLines, report.InvalidLines, report.Bytes, report.Digest)
 	}
 	return nil
 }

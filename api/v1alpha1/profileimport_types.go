@@ -187,6 +187,12 @@ type ProfileImportStatus struct {
 	// +optional
 	ContentDigest string `json:"contentDigest,omitempty"`
 
+	// sourceRevision is the revision of the source that contentDigest, lines,
+	// bytes and validation describe: a ConfigMap's resourceVersion or an
+	// object's ETag. The file is read again only when it changes.
+	// +optional
+	SourceRevision string `json:"sourceRevision,omitempty"`
+
 	// lines is the number of lines in the file.
 	// +optional
 	Lines int64 `json:"lines,omitempty"`

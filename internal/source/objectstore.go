@@ -126,31 +126,9 @@ const secretRefField = "spec.source.objectStore.secretRef"
 // own (the AWS SDK's default chain: environment, shared files, the pod's
 // role).
 func openObject(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.ObjectStoreSource, opts Options) (*File, error) {
-	loc, err := parseObjectURL(src.URL)
+	bucket, loc, err := openObjectBucket(ctx, reader, namespace, src, opts)
 	if err != nil {
 		return nil, err
-	}
-	if loc.scheme != "s3" {
-		return nil, &UnsupportedError{Kind: "objectStore with a " + loc.scheme + ":// URL"}
-	}
-	var creds *aws.Credentials
-	switch {
-	case src.SecretRef != nil:
-		if creds, err = readCredentials(ctx, reader, namespace, src.SecretRef.Name); err != nil {
-			return nil, err
-		}
-	case !opts.AmbientCredentials:
-		return nil, &InvalidError{Field: secretRefField,
-			Message: "is required: this operator does not lend its own credentials to imports (its flag --object-store-ambient-credentials)"}
-	case loc.endpoint != "":
-		// Signed requests, session token included, would go wherever the
-		// import's author points them.
-		return nil, &InvalidError{Field: secretRefField,
-			Message: "is required with an endpoint: the operator's own credentials go to AWS only"}
-	}
-	bucket, err := openS3Bucket(ctx, loc, creds)
-	if err != nil {
-		return nil, &UnavailableError{Description: "object " + loc.display(), Err: err}
 	}
 	r, err := bucket.NewReader(ctx, loc.key, nil)
 	if err != nil {
@@ -166,8 +144,7 @@ func openObject(ctx context.Context, reader client.Reader, namespace string, src
 	if !r.As(&out) || aws.ToString(out.ETag) == "" {
 		_ = r.Close()
 		_ = bucket.Close()
-		return nil, &InvalidError{Field: urlField,
-			Message: "names an object its store sends no ETag for: without one the operator cannot tell that what it uploads is what it validated"}
+		return nil, errNoETag
 	}
 	return &File{
 		ReadCloser:  &objectReader{Reader: r, bucket: bucket},
@@ -175,6 +152,67 @@ func openObject(ctx context.Context, reader client.Reader, namespace string, src
 		Revision:    aws.ToString(out.ETag),
 		Description: "object " + loc.display(),
 	}, nil
+}
+
+// objectRevision is the ETag of the object src names, from its attributes
+// (a HEAD request), without reading it.
+func objectRevision(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.ObjectStoreSource, opts Options) (string, error) {
+	bucket, loc, err := openObjectBucket(ctx, reader, namespace, src, opts)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = bucket.Close() }()
+	attrs, err := bucket.Attributes(ctx, loc.key)
+	if err != nil {
+		// A HEAD answer has no body to say why (versitygw answers an unknown
+		// key with a bare 404): a GET's does.
+		r, getErr := bucket.NewReader(ctx, loc.key, nil)
+		if getErr != nil {
+			return "", objectError(loc, src.SecretRef, getErr)
+		}
+		_ = r.Close()
+		return "", objectError(loc, src.SecretRef, err)
+	}
+	if attrs.ETag == "" {
+		return "", errNoETag
+	}
+	return attrs.ETag, nil
+}
+
+var errNoETag = &InvalidError{Field: urlField,
+	Message: "names an object its store sends no ETag for: without one the operator cannot tell that what it uploads is what it validated"}
+
+// openObjectBucket opens the bucket of the object src names, with the
+// credentials the source may use.
+func openObjectBucket(ctx context.Context, reader client.Reader, namespace string,
+	src importsv1alpha1.ObjectStoreSource, opts Options) (*blob.Bucket, objectLocation, error) {
+	loc, err := parseObjectURL(src.URL)
+	if err != nil {
+		return nil, loc, err
+	}
+	if loc.scheme != "s3" {
+		return nil, loc, &UnsupportedError{Kind: "objectStore with a " + loc.scheme + ":// URL"}
+	}
+	var creds *aws.Credentials
+	switch {
+	case src.SecretRef != nil:
+		if creds, err = readCredentials(ctx, reader, namespace, src.SecretRef.Name); err != nil {
+			return nil, loc, err
+		}
+	case !opts.AmbientCredentials:
+		return nil, loc, &InvalidError{Field: secretRefField,
+			Message: "is required: this operator does not lend its own credentials to imports (its flag --object-store-ambient-credentials)"}
+	case loc.endpoint != "":
+		// Signed requests, session token included, would go wherever the
+		// import's author points them.
+		return nil, loc, &InvalidError{Field: secretRefField,
+			Message: "is required with an endpoint: the operator's own credentials go to AWS only"}
+	}
+	bucket, err := openS3Bucket(ctx, loc, creds)
+	if err != nil {
+		return nil, loc, &UnavailableError{Description: "object " + loc.display(), Err: err}
+	}
+	return bucket, loc, nil
 }
 
 // objectError classifies a failure to open an object: what a person must

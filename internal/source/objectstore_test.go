@@ -65,11 +65,17 @@ func TestOpenObject(t *testing.T) {
 
 	again, _ := readFile(t, src)
 	g.Expect(again.Revision).To(Equal(f.Revision), "the same object, the same revision")
+	rev, err := source.Revision(ctx, k8sClient, "default", src, source.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rev).To(Equal(f.Revision), "Revision tells it without reading the object")
 
 	g.Expect(store.Put(ctx, "imports", "2026/11/profiles.json", []byte(content+content))).To(Succeed())
 	changed, body := readFile(t, src)
 	g.Expect(body).To(Equal(content + content))
 	g.Expect(changed.Revision).NotTo(Equal(f.Revision), "a new object, a new revision")
+	rev, err = source.Revision(ctx, k8sClient, "default", src, source.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rev).To(Equal(changed.Revision))
 }
 
 func TestOpenObjectFailures(t *testing.T) {
@@ -191,6 +197,12 @@ func TestOpenObjectFailures(t *testing.T) {
 			g.Expect(err.Error()).To(ContainSubstring(tc.wantMsg))
 			g.Expect(err.Error()).NotTo(ContainSubstring(store.SecretKey), "the secret must never show")
 			g.Expect(err.Error()).NotTo(ContainSubstring("hidden"), "nor a password in an endpoint")
+
+			// Revision fails the same way, without reading the object.
+			_, err = source.Revision(ctx, k8sClient, "default", tc.src, tc.opts)
+			g.Expect(err).To(HaveOccurred())
+			g.Expect(tc.check(err)).To(BeTrue(), "Revision: wrong kind of error: %T %v", err, err)
+			g.Expect(err.Error()).To(ContainSubstring(tc.wantMsg))
 		})
 	}
 }

@@ -146,4 +146,11 @@ func TestOpenReadsTheLatestVersion(t *testing.T) {
 	content, err := io.ReadAll(second)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(content)).To(Equal("two\n"))
+
+	// Revision tells the same without reading the data.
+	rev, err := source.Revision(ctx, k8sClient, "default", configMapSource("changing", "f"), source.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rev).To(Equal(second.Revision))
+	_, err = source.Revision(ctx, k8sClient, "default", configMapSource("absent", "f"), source.Options{})
+	g.Expect(err).To(MatchError(`ConfigMap "absent" not found in namespace "default"`))
 }

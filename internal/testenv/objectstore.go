@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,9 +32,10 @@ type ObjectStore struct {
 	// Region is the region the store answers for.
 	Region string
 
-	dir string
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	dir       string
+	accessLog string
+	cmd       *exec.Cmd
+	log       *bytes.Buffer
 }
 
 // VersityGW is the path of the versitygw binary: $VERSITYGW (the Makefile
@@ -60,6 +62,11 @@ func StartObjectStore() (*ObjectStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	logDir, err := os.MkdirTemp("", "objectstore-log-")
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -71,11 +78,12 @@ func StartObjectStore() (*ObjectStore, error) {
 		SecretKey: "test-secret-key",
 		Region:    "us-east-1",
 		dir:       dir,
+		accessLog: filepath.Join(logDir, "access.log"),
 		log:       &bytes.Buffer{},
 	}
 	// The credentials go through the environment, not the command line,
 	// where any process could read them.
-	s.cmd = exec.Command(bin, "--port", addr, "--region", s.Region, "--quiet", "posix", dir)
+	s.cmd = exec.Command(bin, "--port", addr, "--region", s.Region, "--quiet", "--access-log", s.accessLog, "posix", dir)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -118,7 +126,21 @@ func (s *ObjectStore) Stop() error {
 	if s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
 	}
+	_ = os.RemoveAll(filepath.Dir(s.accessLog))
 	return os.RemoveAll(s.dir)
+}
+
+// Requests counts the requests of an S3 operation (e.g. "GetObject",
+// "HeadObject") on an object that the store has logged so far.
+func (s *ObjectStore) Requests(operation, bucket, key string) int {
+	log, err := os.ReadFile(s.accessLog)
+	if err != nil {
+		return 0
+	}
+	// A line holds, among other fields, " s3_GetObject key /bucket/key" and
+	// then the query, if any, or a space.
+	request := regexp.MustCompile(regexp.QuoteMeta(" s3_"+operation+" "+key+" /"+bucket+"/"+key) + "[ ?]")
+	return len(request.FindAll(log, -1))
 }
 
 // freeLoopbackAddr returns a loopback address with a port free right now.
