@@ -33,9 +33,10 @@ const uploadTimeout = 10 * time.Minute
 const sourceReadTimeout = 10 * time.Minute
 
 // reconcileSource opens the file and validates it in one streaming pass,
-// recording its digest, size and validation summary. A file that must not
-// be uploaded stalls the import here, before any quota is spent. Once the
-// file was uploaded it is never read again.
+// recording its digest, size, validation summary and the source's revision,
+// unless the status already holds those for the current revision. A file
+// that must not be uploaded stalls the import here, before any quota is
+// spent. Once the file was uploaded it is never read again.
 func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *importState) error {
 	pi := st.pi
 	if pi.Status.ActivityID != "" {
