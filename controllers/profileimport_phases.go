@@ -259,20 +259,6 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		return err
 	}
 
-	// The file is opened, and its revision checked, before a slot is taken:
-	// a store that fails, or a file that changed, must not hold one of the
-	// window's few slots. The deadline covers the whole upload.
-	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
-	defer cancel()
-	file, err := source.Open(uploadCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
-	if err != nil {
-		return sourceFailure(err, r.SourceRecheck)
-	}
-	defer func() { _ = file.Close() }()
-	if file.Revision != st.revision {
-		return transient(ReasonSourceChanged, nil, "%s changed while it was validated; validating it again", file.Description)
-	}
-
 	accountKey := client.ObjectKeyFromObject(st.account)
 	slot := ledger.Slot{
 		Owner:   client.ObjectKeyFromObject(pi).String(),
@@ -281,6 +267,12 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		Attempt: attempt.number,
 	}
 	ledgerClient := ledger.Uncached(r.APIReader, r.Client)
+	// releaseSlot gives back a slot whose upload was never sent.
+	releaseSlot := func() {
+		if _, err := ledger.Release(ctx, ledgerClient, accountKey, slot, r.Clock.Now()); err != nil {
+			st.log.Error(err, "releasing an unused upload slot")
+		}
+	}
 	if _, err := ledger.Reserve(ctx, ledgerClient, accountKey, slot, st.now); err != nil {
 		if noSlot, ok := ledger.IsNoSlot(err); ok {
 			r.markQueued(st, noSlot.NextSlot)
@@ -297,6 +289,23 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	if next := st.api.NextAllowed(localytics.BudgetProfileUploads); next.After(r.Clock.Now()) {
 		r.markQueued(st, next)
 		return waiting(ReasonRateLimited, next, nil, "waiting for the profile upload budget of LocalyticsAccount %q", st.account.Name)
+	}
+
+	// The file is opened only with a slot in hand, so that imports waiting
+	// for one do not read it; a store that fails, or a file that changed,
+	// gives the slot back, since nothing was sent. The deadline covers the
+	// whole upload.
+	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
+	file, err := source.Open(uploadCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
+	if err != nil {
+		releaseSlot()
+		return sourceFailure(err, r.SourceRecheck)
+	}
+	defer func() { _ = file.Close() }()
+	if file.Revision != st.revision {
+		releaseSlot()
+		return transient(ReasonSourceChanged, nil, "%s changed while it was validated; validating it again", file.Description)
 	}
 
 	// The intent is written before anything is sent: if this process stops
@@ -388,9 +397,7 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		switch {
 		case errors.Is(err, localytics.ErrInvalidRequest):
 			// Refused before it was sent: the slot is free again.
-			if _, relErr := ledger.Release(ctx, ledgerClient, accountKey, slot, r.Clock.Now()); relErr != nil {
-				st.log.Error(relErr, "releasing an unused upload slot")
-			}
+			releaseSlot()
 			if localytics.IsFileTooLarge(err) {
 				return stalled(ReasonFileTooLarge, err, "Localytics refuses files over %d bytes", maxUploadBytes)
 			}
