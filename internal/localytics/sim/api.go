@@ -24,7 +24,7 @@ type Account struct {
 }
 
 // Limits are the budgets the simulator enforces per API key. A zero field means
-// the API-NOTES default (DefaultLimits); a negative count disables that budget,
+// the default of docs/localytics-api.md (DefaultLimits); a negative count disables that budget,
 // which benchmarks use to measure throughput without throttling.
 type Limits struct {
 	ProfileUploads      int           // P1 calls per ProfileUploadWindow; default 10
@@ -37,7 +37,7 @@ type Limits struct {
 	MaxUploadBytes      int64         // size cap of one uploaded file, 413 above it; default 100,000,000
 }
 
-// DefaultLimits returns the vendor's documented budgets (API-NOTES "Limits").
+// DefaultLimits returns the vendor's documented budgets (docs/localytics-api.md, "Budgets").
 func DefaultLimits() Limits {
 	return Limits{
 		ProfileUploads:      10,
@@ -85,7 +85,7 @@ func (l Limits) withDefaults() Limits {
 // every call is answered 401.
 type Config struct {
 	Accounts []Account
-	// Limits are the budgets; zero fields take the API-NOTES defaults.
+	// Limits are the budgets; zero fields take the defaults of docs/localytics-api.md.
 	Limits Limits
 	// RetryAfter makes every 429 carry a Retry-After header (whole seconds,
 	// rounded up). It can be switched at run time with SetRetryAfter.
@@ -117,7 +117,7 @@ type Config struct {
 	DiscardUploads bool
 }
 
-// Variants switches on the response shapes that API-NOTES says a client must
+// Variants switches on the response shapes that docs/localytics-api.md says a client must
 // tolerate, so client tests can exercise them. All false is the documented shape.
 type Variants struct {
 	// Scopet names the profile job's scope "scopet" instead of "target", as the
@@ -238,10 +238,10 @@ type AudienceList struct {
 	Members []string `json:"members"`
 }
 
-// Endpoint names a vendor API call as API-NOTES numbers them.
+// Endpoint names a vendor API call as docs/localytics-api.md numbers them.
 type Endpoint string
 
-// The vendor API calls, numbered as in API-NOTES.
+// The vendor API calls, numbered as in docs/localytics-api.md.
 const (
 	EndpointProfileUpload  Endpoint = "P1"
 	EndpointProfileStatus  Endpoint = "P2"
@@ -256,7 +256,7 @@ const (
 // Budget names one per-key budget.
 type Budget string
 
-// The per-key budgets of API-NOTES "Limits and errors".
+// The per-key budgets of docs/localytics-api.md, "Budgets".
 const (
 	BudgetProfileUploads Budget = "profile-uploads"
 	BudgetProfileStatus  Budget = "profile-status"
@@ -277,6 +277,28 @@ type UploadRecord struct {
 	// AudienceListID is the list an A1 creates or an A3 replaces.
 	AudienceListID int64 `json:"audience_list_id,omitempty"`
 	// Dropped is true when the DropAfterAccept fault closed the connection.
+	Dropped bool `json:"dropped,omitempty"`
+}
+
+// CallRecord is one request to a vendor API endpoint (P1, P2, A1–A6) whatever
+// its outcome: answered, refused (401, 403, 404, ...), throttled (429) or
+// failed by an injected fault. Requests to /_sim/ and to paths that are no
+// vendor endpoint are not calls.
+type CallRecord struct {
+	// Time is when the request arrived, on the simulator's clock.
+	Time time.Time `json:"time"`
+	// Key is the API key, empty when the request was not authenticated (a 401,
+	// or an injected 5xx, which strikes before credentials are checked).
+	Key      string   `json:"key"`
+	Endpoint Endpoint `json:"endpoint"`
+	// AppID is the app the call names: the form's app_id of P1, A1 and A3 once
+	// read, the path's of A6, the list's of A4 and A5 once found; empty
+	// otherwise, and for an injected 5xx.
+	AppID string `json:"app_id"`
+	// Status is the HTTP status answered, 0 when no reply was sent (a dropped
+	// connection, or a client that left during an injected delay).
+	Status int `json:"status"`
+	// Dropped is true when the connection was closed without a reply.
 	Dropped bool `json:"dropped,omitempty"`
 }
 

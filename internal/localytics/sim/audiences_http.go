@@ -57,6 +57,7 @@ func (s *Server) handleAudienceCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := func(f map[string]string, partial bool) (string, string, *apiError) {
+		noteApp(r, f["app_id"])
 		app, e := audienceFields(acct, f, partial)
 		if e != nil {
 			return "", "", e
@@ -153,6 +154,7 @@ func (s *Server) handleAudienceReplace(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 	params := func(f map[string]string, partial bool) (string, *apiError) {
+		noteApp(r, f["app_id"])
 		app, e := audienceFields(acct, f, partial)
 		if e != nil {
 			return "", e
@@ -205,16 +207,17 @@ func (s *Server) handleAudienceReplace(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// ownedList finds a list by the path's id and checks the key may use its app.
-// The request names no app, so a list in an app the key cannot use is 403, not
-// 404: an operator told "gone" would drop its finalizer over a credentials
-// problem.
-func (s *Server) ownedListLocked(acct Account, pathID string) (*audienceList, *apiError) {
-	id, err := strconv.ParseInt(pathID, 10, 64)
+// ownedListLocked finds a list by the path's id and checks the key may use its
+// app. The request names no app, so a list in an app the key cannot use is 403,
+// not 404: an operator told "gone" would drop its finalizer over a credentials
+// problem. The list's app goes into the call record either way.
+func (s *Server) ownedListLocked(r *http.Request, acct Account) (*audienceList, *apiError) {
+	id, err := strconv.ParseInt(r.PathValue("list_id"), 10, 64)
 	l := s.lists[id]
 	if err != nil || l == nil {
 		return nil, errorf(http.StatusNotFound, "unknown audience list id")
 	}
+	noteApp(r, l.appID)
 	if !acct.mayUseApp(l.appID) {
 		return nil, forbiddenScope(Scope{AppID: l.appID})
 	}
@@ -231,7 +234,7 @@ func (s *Server) handleAudienceRename(w http.ResponseWriter, r *http.Request) {
 	s.processDue(false)
 	now := s.clock.Now()
 	s.mu.Lock()
-	l, e := s.ownedListLocked(acct, r.PathValue("list_id"))
+	l, e := s.ownedListLocked(r, acct)
 	name := strings.TrimSpace(r.URL.Query().Get("name"))
 	if e == nil && name == "" {
 		e = errorf(http.StatusBadRequest, "missing the name query parameter")
@@ -257,7 +260,7 @@ func (s *Server) handleAudienceDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.processDue(false)
 	s.mu.Lock()
-	l, e := s.ownedListLocked(acct, r.PathValue("list_id"))
+	l, e := s.ownedListLocked(r, acct)
 	if e != nil {
 		s.mu.Unlock()
 		writeError(w, e)
@@ -276,11 +279,12 @@ func (s *Server) handleAudienceDelete(w http.ResponseWriter, r *http.Request) {
 
 // handleAudienceListByApp is A6: GET /v1/imports/audiences/list/app/{app_id}.
 func (s *Server) handleAudienceListByApp(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app_id")
+	noteApp(r, app)
 	acct, _, ok := s.audienceCall(w, r, EndpointAudienceByApp)
 	if !ok {
 		return
 	}
-	app := r.PathValue("app_id")
 	if !acct.mayUseApp(app) {
 		writeError(w, forbiddenScope(Scope{AppID: app}))
 		return
@@ -310,7 +314,7 @@ func listView(l *audienceList, v Variants) map[string]any {
 	}
 }
 
-// audienceJobView is A2's job object (API-NOTES "Job objects").
+// audienceJobView is A2's job object (docs/localytics-api.md, "Jobs").
 type audienceJobView struct {
 	Status           string  `json:"status"`
 	ErrorReason      *string `json:"error_reason"`

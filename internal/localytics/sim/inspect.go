@@ -61,6 +61,27 @@ func (s *Server) Throttled() []ThrottleRecord {
 	return slices.Clone(s.throttled)
 }
 
+// Calls returns the newest calls to the vendor endpoints (at most 100,000),
+// oldest first. A call is recorded once its handler is done, so the record of
+// a dropped connection may trail the client by a moment.
+func (s *Server) Calls() []CallRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls.records()
+}
+
+// handleCalls is GET /_sim/calls, optionally narrowed by ?endpoint=A6,
+// ?app_id=ID and ?key=KEY.
+func (s *Server) handleCalls(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	calls := slices.DeleteFunc(s.Calls(), func(c CallRecord) bool {
+		return q.Has("endpoint") && string(c.Endpoint) != q.Get("endpoint") ||
+			q.Has("app_id") && c.AppID != q.Get("app_id") ||
+			q.Has("key") && c.Key != q.Get("key")
+	})
+	writeSimJSON(w, orEmpty(calls))
+}
+
 // ErrorLog returns the error log of a job once it is Completed or Failed (by
 // either form of its activity id); ok is false for an unknown or unfinished job.
 func (s *Server) ErrorLog(activityID string) (entries []LineError, ok bool) {
@@ -92,7 +113,7 @@ func (s *Server) JobStatus(activityID string) (status string, ok bool) {
 	return j.statusAt(now), true
 }
 
-// Reset forgets every profile, list, job, upload, 429 and spent budget, disarms
+// Reset forgets every profile, list, job, upload, 429, call and spent budget, disarms
 // the faults and restores the configured Retry-After and variants. It waits for
 // a job being processed to finish.
 func (s *Server) Reset() {
@@ -122,6 +143,9 @@ func (s *Server) adminRoutes() *http.ServeMux {
 	m.HandleFunc("GET /_sim/throttled", func(w http.ResponseWriter, _ *http.Request) {
 		writeSimJSON(w, orEmpty(s.Throttled()))
 	})
+	m.HandleFunc("GET /_sim/calls", s.handleCalls)
+	m.HandleFunc("DELETE /_sim/audiences/{id}", s.handleDashboardDelete)
+	m.HandleFunc("PUT /_sim/audiences/{id}/name", s.handleDashboardRename)
 	m.HandleFunc("GET /_sim/budgets", func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Query().Get("key")
 		if key == "" {

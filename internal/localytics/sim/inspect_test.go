@@ -86,6 +86,7 @@ func TestResetForgetsEverything(t *testing.T) {
 	g.Expect(h.sim.AudienceLists("")).To(BeEmpty())
 	g.Expect(h.sim.Uploads()).To(BeEmpty())
 	g.Expect(h.sim.Throttled()).To(BeEmpty())
+	g.Expect(h.sim.Calls()).To(BeEmpty())
 	g.Expect(h.sim.Faults()).To(Equal(Faults{}))
 	g.Expect(h.get("/v1/imports/profiles/status/"+pending, as2).status).To(Equal(http.StatusNotFound))
 	g.Expect(h.uploadOnce(as1, org60).status).To(Equal(http.StatusAccepted), "budgets start afresh")

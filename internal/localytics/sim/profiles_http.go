@@ -20,6 +20,7 @@ func (s *Server) handleProfileUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form, e := readUploadForm(w, r, s.limits.MaxUploadBytes, s.newSpool, func(fields map[string]string) *apiError {
+		noteApp(r, fields["app_id"])
 		_, _, e := profileUploadParams(acct, fields, true)
 		return e
 	})
@@ -28,6 +29,7 @@ func (s *Server) handleProfileUpload(w http.ResponseWriter, r *http.Request) {
 		format string
 	)
 	if e == nil {
+		noteApp(r, form.fields["app_id"])
 		scope, format, e = profileUploadParams(acct, form.fields, false)
 	}
 	if e == nil && form.file == nil {
@@ -49,7 +51,7 @@ func (s *Server) handleProfileUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 // profileUploadParams validates P1's fields: exactly one of org_id and app_id,
-// and format json or csv (API-NOTES P1). With partial set, missing fields are
+// and format json or csv (docs/localytics-api.md, P1). With partial set, missing fields are
 // not yet an error: the rest of the form may still bring them.
 func profileUploadParams(acct Account, f map[string]string, partial bool) (Scope, string, *apiError) {
 	var sc Scope
@@ -86,7 +88,7 @@ func profileUploadParams(acct Account, f map[string]string, partial bool) (Scope
 	return sc, format, nil
 }
 
-// profileJobView is P2's job object (API-NOTES "Job objects").
+// profileJobView is P2's job object (docs/localytics-api.md, "Jobs").
 type profileJobView struct {
 	Status           string  `json:"status"`
 	ErrorLog         *string `json:"error_log"`

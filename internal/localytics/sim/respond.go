@@ -8,7 +8,7 @@ import (
 
 // apiError is a refusal with its HTTP status. Its text is the whole reply body,
 // short text/plain, because the vendor's error bodies are undocumented and the
-// client must never need to parse them (API-NOTES "Limits and errors").
+// client must never need to parse them (docs/localytics-api.md, "Budgets").
 type apiError struct {
 	status int
 	msg    string

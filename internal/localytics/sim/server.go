@@ -25,8 +25,10 @@ type Server struct {
 	pendingFor time.Duration
 	runningFor time.Duration
 
-	api   *http.ServeMux // the vendor's endpoints, behind faults
-	admin *http.ServeMux // /_sim/, never faulted
+	api       *http.ServeMux      // the vendor's endpoints, behind faults
+	endpoints map[string]Endpoint // api's patterns, to name a call before it is routed
+	admin     *http.ServeMux      // /_sim/, never faulted
+	maxCalls  int                 // bound of calls; maxCallRecords, smaller in tests
 
 	// processMu serialises job processing (see jobs.go); it is always taken
 	// before mu, never while holding mu.
@@ -48,6 +50,7 @@ type Server struct {
 	nextAudID  int64
 	uploads    []UploadRecord
 	throttled  []ThrottleRecord
+	calls      callLog
 	worker     bool // a background worker goroutine is running
 	stop       chan struct{}
 	closed     bool
@@ -69,8 +72,9 @@ func New(cfg Config) *Server {
 		retryAfter: cfg.RetryAfter,
 		variants:   cfg.Variants,
 		// A fixed seed keeps a given ServerErrorRate reproducible run to run.
-		rng:  rand.New(rand.NewPCG(1, 2)),
-		stop: make(chan struct{}),
+		rng:      rand.New(rand.NewPCG(1, 2)),
+		stop:     make(chan struct{}),
+		maxCalls: maxCallRecords,
 	}
 	if s.clock == nil {
 		s.clock = realClock{}
@@ -83,7 +87,7 @@ func New(cfg Config) *Server {
 		s.accounts[a.Key] = a
 	}
 	s.resetStateLocked()
-	s.api = s.apiRoutes()
+	s.api, s.endpoints = s.apiRoutes()
 	s.admin = s.adminRoutes()
 	return s
 }
@@ -107,6 +111,7 @@ func (s *Server) resetStateLocked() {
 	s.nextAudID = 999
 	s.uploads = nil
 	s.throttled = nil
+	s.calls = callLog{}
 }
 
 // newSpool returns the store of an upload being received.
@@ -114,21 +119,27 @@ func (s *Server) newSpool() *spool {
 	return &spool{dir: s.spoolDir, discard: s.discard}
 }
 
-// apiRoutes maps the vendor's endpoints (API-NOTES "Endpoints").
-func (s *Server) apiRoutes() *http.ServeMux {
+// apiRoutes maps the vendor's endpoints (docs/localytics-api.md, "The calls") and returns
+// the endpoint of each pattern.
+func (s *Server) apiRoutes() (*http.ServeMux, map[string]Endpoint) {
 	m := http.NewServeMux()
-	m.HandleFunc("POST /v1/imports/profiles/upload", s.handleProfileUpload)
-	m.HandleFunc("POST /v1/imports/profiles/upload/{$}", s.handleProfileUpload)
-	m.HandleFunc("GET /v1/imports/profiles/status/{activity_id}", s.handleProfileStatus)
+	endpoints := map[string]Endpoint{}
+	handle := func(pattern string, ep Endpoint, h http.HandlerFunc) {
+		m.HandleFunc(pattern, h)
+		endpoints[pattern] = ep
+	}
+	handle("POST /v1/imports/profiles/upload", EndpointProfileUpload, s.handleProfileUpload)
+	handle("POST /v1/imports/profiles/upload/{$}", EndpointProfileUpload, s.handleProfileUpload)
+	handle("GET /v1/imports/profiles/status/{activity_id}", EndpointProfileStatus, s.handleProfileStatus)
 	// The create path is documented with a trailing slash; clients drop it.
-	m.HandleFunc("POST /v1/imports/audiences/list", s.handleAudienceCreate)
-	m.HandleFunc("POST /v1/imports/audiences/list/{$}", s.handleAudienceCreate)
-	m.HandleFunc("GET /v1/imports/audiences/list/status/{activity_id}", s.handleAudienceStatus)
-	m.HandleFunc("PUT /v1/imports/audiences/list/{list_id}", s.handleAudienceReplace)
-	m.HandleFunc("PUT /v1/imports/audiences/list/{list_id}/name", s.handleAudienceRename)
-	m.HandleFunc("DELETE /v1/imports/audiences/list/{list_id}", s.handleAudienceDelete)
-	m.HandleFunc("GET /v1/imports/audiences/list/app/{app_id}", s.handleAudienceListByApp)
-	return m
+	handle("POST /v1/imports/audiences/list", EndpointAudienceCreate, s.handleAudienceCreate)
+	handle("POST /v1/imports/audiences/list/{$}", EndpointAudienceCreate, s.handleAudienceCreate)
+	handle("GET /v1/imports/audiences/list/status/{activity_id}", EndpointAudienceStatus, s.handleAudienceStatus)
+	handle("PUT /v1/imports/audiences/list/{list_id}", EndpointAudienceUpdate, s.handleAudienceReplace)
+	handle("PUT /v1/imports/audiences/list/{list_id}/name", EndpointAudienceRename, s.handleAudienceRename)
+	handle("DELETE /v1/imports/audiences/list/{list_id}", EndpointAudienceDelete, s.handleAudienceDelete)
+	handle("GET /v1/imports/audiences/list/app/{app_id}", EndpointAudienceByApp, s.handleAudienceListByApp)
+	return m, endpoints
 }
 
 // ServeHTTP logs every request and routes it to the vendor API (behind the
@@ -138,6 +149,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_sim" || strings.HasPrefix(r.URL.Path, "/_sim/") {
 			s.admin.ServeHTTP(w, r)
 			return
+		}
+		// Name the call before the faults, which answer before any handler
+		// could, so that an injected 5xx is recorded under its endpoint.
+		if _, pattern := s.api.Handler(r); pattern != "" {
+			infoFrom(r.Context()).endpoint = s.endpoints[pattern]
 		}
 		if s.injectFrontFaults(w, r) {
 			return
