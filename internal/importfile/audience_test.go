@@ -3,6 +3,7 @@ package importfile
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -122,4 +123,72 @@ func TestAudienceLinesFile(t *testing.T) {
 	for sc.Scan() {
 		g.Expect(json.Valid(sc.Bytes())).To(BeTrue(), sc.Text())
 	}
+}
+
+func TestAudienceLinesKeepDuplicatesOnce(t *testing.T) {
+	var many strings.Builder
+	for i := range 200_000 {
+		fmt.Fprintf(&many, "cust-%d\n", i)
+	}
+	tests := map[string]struct {
+		input          string
+		wantIDs        []string // what a Reader passes on, in order
+		wantDuplicates int64
+		wantInvalid    int64
+	}{
+		"no repeat":               {input: "a\nb\nc\n", wantIDs: []string{"a", "b", "c"}},
+		"a repeat":                {input: "a\nb\na\n", wantIDs: []string{"a", "b"}, wantDuplicates: 1},
+		"first-seen order":        {input: "c\nb\nc\na\nb\nc", wantIDs: []string{"c", "b", "a"}, wantDuplicates: 3},
+		"blanks around":           {input: "a\n  a\t\n\ta \n", wantIDs: []string{"a"}, wantDuplicates: 2},
+		"blank lines between":     {input: "a\n\n  \n\na\n", wantIDs: []string{"a"}, wantDuplicates: 1},
+		"CRLF and LF":             {input: "a\r\nb\na\r\nb\r\n", wantIDs: []string{"a", "b"}, wantDuplicates: 2},
+		"byte order mark":         {input: "\xef\xbb\xbfa\na\n", wantIDs: []string{"a"}, wantDuplicates: 1},
+		"case makes ids distinct": {input: "abc\nAbc\nABC\nabc\n", wantIDs: []string{"abc", "Abc", "ABC"}, wantDuplicates: 1},
+		"inner blanks count":      {input: "a b\nab\na  b\n", wantIDs: []string{"a b", "ab", "a  b"}},
+		"escaped ids":             {input: "a\"b\\c\na\"b\\c\n", wantIDs: []string{`a"b\c`}, wantDuplicates: 1},
+		"invalid lines are no ids": {
+			input:   `{"customer_id":"a"}` + "\n" + `{"customer_id":"a"}` + "\na\n",
+			wantIDs: []string{"a"}, wantInvalid: 2,
+		},
+		// Enough ids for the set to grow many times; each is found again after.
+		"many ids, twice": {input: many.String() + many.String(), wantIDs: nil, wantDuplicates: 200_000},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			rep := validate(t, FormatAudienceLines, tc.input)
+			out, readerRep, err := readAll(tc.input, FormatAudienceLines, SkipInvalid)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(equalReports(readerRep, rep)).To(BeTrue(), "Reader %+v, Validate %+v", readerRep, rep)
+
+			ids := audienceIDs(t, out)
+			if tc.wantIDs != nil {
+				g.Expect(ids).To(Equal(tc.wantIDs))
+			} else {
+				g.Expect(ids).To(HaveLen(200_000))
+			}
+			g.Expect(rep.DuplicateLines).To(Equal(tc.wantDuplicates), "duplicate lines")
+			g.Expect(rep.InvalidLines).To(Equal(tc.wantInvalid), "invalid lines")
+			g.Expect(rep.ValidLines).To(BeEquivalentTo(len(ids)), "a duplicate is not valid")
+			g.Expect(rep.Lines).To(Equal(rep.ValidLines + rep.InvalidLines + rep.DuplicateLines))
+
+			// A duplicate is no error: Strict passes on the same, unless a
+			// line is invalid.
+			if tc.wantInvalid == 0 {
+				strictOut, _, err := readAll(tc.input, FormatAudienceLines, Strict)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(strictOut).To(Equal(out))
+			}
+		})
+	}
+}
+
+func TestAudienceJSONLPassesDuplicatesOn(t *testing.T) {
+	g := NewWithT(t)
+	input := `{"customer_id":"a"}` + "\n" + `{"customer_id":"a"}` + "\n" + `{ "customer_id" : "a" }` + "\n"
+	out, rep, err := readAll(input, FormatAudienceJSONL, SkipInvalid)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(input), "jsonl is the vendor's format, passed on unchanged")
+	g.Expect(rep.ValidLines).To(BeEquivalentTo(3))
+	g.Expect(rep.DuplicateLines).To(BeZero())
 }

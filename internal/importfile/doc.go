@@ -46,7 +46,9 @@
 // FormatAudienceLines ("lines"): one customer id per line, with surrounding
 // spaces and tabs dropped. Each is converted to {"customer_id":"<id>"} with
 // JSON escaping. A line that looks like a JSON object is refused, as it means
-// the file is jsonl.
+// the file is jsonl. An id repeated later in the file (compared byte for
+// byte, so case matters) is kept once, at its first line: the later lines are
+// counted in Report.DuplicateLines and not passed on.
 //
 // FormatProfileCSV ("csv"): a header row whose first column is the customer id
 // (under any name) and whose other columns are distinct, non-empty attribute
@@ -66,7 +68,9 @@
 // the start of the file is ignored. A line (or a CSV row) longer than
 // MaxLineBytes (1 MiB) is invalid: it is skipped over, never buffered whole.
 // A pass holds a 64 KiB buffer, and about 1 MiB more only while a longer line
-// (or CSV row) comes by, whatever the size of the file. The Reader passes
+// (or CSV row) comes by, whatever the size of the file; a pass over a `lines`
+// file also holds a 64-bit fingerprint of each distinct id (11 to 21 bytes
+// each, see idSet). The Reader passes
 // lines on with "\n" endings.
 //
 // # Speed

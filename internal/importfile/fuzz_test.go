@@ -46,9 +46,14 @@ func checkAgainstReference(t *testing.T, data []byte, format Format) {
 	if want := "sha256:" + hex.EncodeToString(sum[:]); rep.Digest != want || rep.Bytes != int64(len(data)) {
 		t.Fatalf("digest %s of %d bytes, want %s of %d", rep.Digest, rep.Bytes, want, len(data))
 	}
-	if rep.Lines != ref.Lines || rep.ValidLines != ref.ValidLines || rep.InvalidLines != ref.InvalidLines {
-		t.Fatalf("lines %d (valid %d, invalid %d), reference %d (%d, %d); errors %v",
-			rep.Lines, rep.ValidLines, rep.InvalidLines, ref.Lines, ref.ValidLines, ref.InvalidLines, errorTexts(rep))
+	if rep.Lines != ref.Lines || rep.ValidLines != ref.ValidLines || rep.InvalidLines != ref.InvalidLines ||
+		rep.DuplicateLines != ref.DuplicateLines {
+		t.Fatalf("lines %d (valid %d, invalid %d, duplicate %d), reference %d (%d, %d, %d); errors %v",
+			rep.Lines, rep.ValidLines, rep.InvalidLines, rep.DuplicateLines,
+			ref.Lines, ref.ValidLines, ref.InvalidLines, ref.DuplicateLines, errorTexts(rep))
+	}
+	if rep.Lines != rep.ValidLines+rep.InvalidLines+rep.DuplicateLines || format != FormatAudienceLines && rep.DuplicateLines != 0 {
+		t.Fatalf("lines %d are not valid %d + invalid %d + duplicate %d", rep.Lines, rep.ValidLines, rep.InvalidLines, rep.DuplicateLines)
 	}
 	if rep.HasIncrement != ref.HasIncrement {
 		t.Fatalf("HasIncrement %v, reference %v", rep.HasIncrement, ref.HasIncrement)
@@ -105,7 +110,7 @@ func checkAgainstReference(t *testing.T, data []byte, format Format) {
 
 func equalReports(a, b Report) bool {
 	return a.Lines == b.Lines && a.ValidLines == b.ValidLines && a.InvalidLines == b.InvalidLines &&
-		a.Bytes == b.Bytes && a.Digest == b.Digest && a.HasIncrement == b.HasIncrement &&
+		a.DuplicateLines == b.DuplicateLines && a.Bytes == b.Bytes && a.Digest == b.Digest && a.HasIncrement == b.HasIncrement &&
 		slices.Equal(errorTexts(a), errorTexts(b))
 }
 

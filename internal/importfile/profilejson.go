@@ -24,7 +24,7 @@ func (o opKind) String() string {
 
 func (o opKind) isSet() bool { return o == opSetAdd || o == opSetRemove }
 
-// wants says which value an op that takes one needs, as API-NOTES.md gives it.
+// wants says which value an op that takes one needs, as docs/localytics-api.md gives it.
 func (o opKind) wants() string {
 	switch o {
 	case opAssign:

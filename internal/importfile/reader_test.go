@@ -264,7 +264,7 @@ func TestReadSizesDoNotMatter(t *testing.T) {
 		FormatProfileJSON:   goodLine + "\r\n" + badLine + "\n\n" + incLine,
 		FormatProfileCSV:    "id,a,b\n1,\"x\ny\",z\n,bad,row\n2,c,d",
 		FormatAudienceJSONL: `{"customer_id":"a"}` + "\n" + `{"customer_id":""}` + "\n" + `{"customer_id":"b"}`,
-		FormatAudienceLines: "a\n\"quoted\"\n\nb\\c",
+		FormatAudienceLines: "a\n\"quoted\"\n\nb\\c\n a \n\"quoted\"",
 	}
 	for f, input := range inputs {
 		t.Run(string(f), func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 // refResult is what the reference expects of a pass over a file.
 type refResult struct {
 	Lines, ValidLines, InvalidLines int64
+	DuplicateLines                  int64   // lines: an id seen on an earlier line
 	InvalidAt                       []int64 // line numbers of the invalid records, in order
 	HasIncrement                    bool
 	Output                          []byte // what a SkipInvalid Reader yields
@@ -31,6 +32,7 @@ func refValidate(data []byte, f Format) refResult {
 		return refCSV(data)
 	}
 	var res refResult
+	seen := map[string]bool{} // lines: the ids themselves, not fingerprints
 	lines := bytes.Split(data, []byte("\n"))
 	for i, line := range lines {
 		lineNo := int64(i + 1)
@@ -50,6 +52,14 @@ func refValidate(data []byte, f Format) refResult {
 			res.InvalidLines++
 			res.InvalidAt = append(res.InvalidAt, lineNo)
 			continue
+		}
+		if f == FormatAudienceLines {
+			id := string(bytes.Trim(line, " \t"))
+			if seen[id] {
+				res.DuplicateLines++
+				continue
+			}
+			seen[id] = true
 		}
 		res.ValidLines++
 		res.HasIncrement = res.HasIncrement || increment

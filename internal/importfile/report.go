@@ -20,8 +20,13 @@ type Report struct {
 	// Lines counts the records found: non-blank lines, or for CSV the rows
 	// after the header (a quoted field may make one row span several lines).
 	Lines int64
-	// ValidLines and InvalidLines split Lines.
+	// ValidLines and InvalidLines split Lines, with DuplicateLines.
 	ValidLines, InvalidLines int64
+	// DuplicateLines counts, for `lines` files only, the lines whose customer
+	// id an earlier line of the file had already: they are neither valid nor
+	// invalid, and not passed on, so Lines = ValidLines + InvalidLines +
+	// DuplicateLines. Other formats pass on what they are given and leave it 0.
+	DuplicateLines int64
 	// Bytes is the size of the source, every byte included.
 	Bytes int64
 	// Digest is "sha256:<hex>" of the source bytes, set once the end of the

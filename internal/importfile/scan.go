@@ -53,6 +53,8 @@ type scanner struct {
 	csv    csvRecord
 	long   []byte // a line longer than the read buffer
 	csvBuf []byte // a CSV record spanning lines, to pass on whole
+	id     []byte // the customer id of the current line (FormatAudienceLines)
+	ids    *idSet // the ids seen so far (FormatAudienceLines only)
 	out    []byte // the converted line (FormatAudienceLines)
 }
 
@@ -65,6 +67,9 @@ func newScanner(r io.Reader, f Format, emit bool) *scanner {
 		src:    digestReader{r: r, h: sha256.New()},
 	}
 	s.br = bufio.NewReaderSize(&s.src, readBuffer)
+	if f == FormatAudienceLines {
+		s.ids = newIDSet()
+	}
 	s.cur.f = &s.f
 	s.csv.f = &s.f
 	return s
@@ -113,8 +118,13 @@ func (s *scanner) next() (rec []byte, addBreak bool, err error) {
 			}
 			continue
 		}
+		if s.format == FormatAudienceLines && s.ids.repeats(s.id) {
+			s.report.DuplicateLines++
+			continue
+		}
 		s.report.ValidLines++
 		if s.format == FormatAudienceLines && s.emit {
+			s.out = appendAudienceLine(s.out[:0], s.id)
 			return s.out, false, nil
 		}
 		return line, true, nil
@@ -205,9 +215,7 @@ func (s *scanner) checkLine(line []byte) bool {
 		return s.cur.audienceLine()
 	}
 	id, ok := audienceID(line, &s.f)
-	if ok && s.emit {
-		s.out = appendAudienceLine(s.out[:0], id)
-	}
+	s.id = id
 	return ok
 }
 
