@@ -3,13 +3,13 @@ package controllers
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
 
 // The operator's metrics, served on the manager's metrics endpoint next to
@@ -41,6 +41,12 @@ var (
 		Help: "Profile uploads an account's ledger still allows in the current window, by account (namespace/name).",
 	}, []string{"account"})
 
+	audienceListsInUse = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "localytics_audience_lists",
+		Help: "Audience lists an app holds in Localytics as the operator last saw them (its list-by-app call, its own creates in flight included), " +
+			"by account (namespace/name) and app.",
+	}, []string{"account", "app"})
+
 	profileJobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "localytics_profile_job_duration_seconds",
 		Help: "Time from a profile upload's acceptance to the end of its Localytics job as the operator saw it, by result (completed, failed).",
@@ -58,7 +64,8 @@ const (
 
 // Registered once, with the package, as controller-runtime registers its own.
 func init() {
-	metrics.Registry.MustRegister(apiRequests, apiRequestDuration, profileUploads, uploadBudgetRemaining, profileJobDuration)
+	metrics.Registry.MustRegister(apiRequests, apiRequestDuration, profileUploads, uploadBudgetRemaining, profileJobDuration,
+		audienceListsInUse)
 }
 
 // instrumentedTransport counts the requests to the Localytics API and times
@@ -68,7 +75,10 @@ type instrumentedTransport struct {
 }
 
 func (t instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	endpoint := endpointOf(req.Method, req.URL.EscapedPath())
+	endpoint := localytics.EndpointName(req)
+	if endpoint == "" {
+		endpoint = endpointOther
+	}
 	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
 	apiRequestDuration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
@@ -80,45 +90,8 @@ func (t instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, err
 	return resp, err
 }
 
-// endpointOther names a request to a path that is not a known endpoint.
+// endpointOther names a request that no localytics.Client made.
 const endpointOther = "other"
-
-// endpointOf names the API endpoint of a request from its method and escaped
-// path, which may follow a base path of the account's endpoint. Ids in the
-// path are dropped: the name is a metric label.
-func endpointOf(method, escapedPath string) string {
-	const prefix = "/v1/imports/"
-	i := strings.LastIndex(escapedPath, prefix)
-	if i < 0 {
-		return endpointOther
-	}
-	// Ids are path-escaped, so a '/' inside one does not split it.
-	segments := strings.Split(strings.TrimSuffix(escapedPath[i+len(prefix):], "/"), "/")
-	switch {
-	case len(segments) == 2 && segments[0] == "profiles" && segments[1] == "upload" && method == http.MethodPost:
-		return "profiles/upload" // P1
-	case len(segments) == 3 && segments[0] == "profiles" && segments[1] == "status" && method == http.MethodGet:
-		return "profiles/status" // P2
-	case len(segments) < 2 || segments[0] != "audiences" || segments[1] != "list":
-		return endpointOther
-	}
-	rest := segments[2:]
-	switch {
-	case len(rest) == 0 && method == http.MethodPost:
-		return "audiences/create" // A1
-	case len(rest) == 2 && rest[0] == "status" && method == http.MethodGet:
-		return "audiences/status" // A2
-	case len(rest) == 1 && method == http.MethodPut:
-		return "audiences/replace" // A3
-	case len(rest) == 2 && rest[1] == "name" && method == http.MethodPut:
-		return "audiences/rename" // A4
-	case len(rest) == 1 && method == http.MethodDelete:
-		return "audiences/delete" // A5
-	case len(rest) == 2 && rest[0] == "app" && method == http.MethodGet:
-		return "audiences/list" // A6
-	}
-	return endpointOther
-}
 
 // recordUpload counts one profile upload of the account (namespace/name).
 func recordUpload(account, outcome string) {
@@ -133,6 +106,16 @@ func recordUploadBudget(account string, left int32) {
 // forgetUploadBudget drops the series of a deleted account.
 func forgetUploadBudget(account string) {
 	uploadBudgetRemaining.DeleteLabelValues(account)
+}
+
+// recordAudienceLists shows how many lists the app of the account holds.
+func recordAudienceLists(account, app string, n int) {
+	audienceListsInUse.WithLabelValues(account, app).Set(float64(n))
+}
+
+// forgetAudienceListsGauge drops the series of an account's app.
+func forgetAudienceListsGauge(account, app string) {
+	audienceListsInUse.DeleteLabelValues(account, app)
 }
 
 // recordJobEnd observes the duration of an import's job when a status write

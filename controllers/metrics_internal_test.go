@@ -1,35 +1,97 @@
 package controllers
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
 
-func TestEndpointOf(t *testing.T) {
-	tests := map[string]struct {
-		method, path string
-		want         string
-	}{
-		"P1 profile upload":                {http.MethodPost, "/v1/imports/profiles/upload", "profiles/upload"},
-		"P2 profile status drops the id":   {http.MethodGet, "/v1/imports/profiles/status/6f1c2a4e-0000-4000-8000-000000000001", "profiles/status"},
-		"A1 create, with its slash":        {http.MethodPost, "/v1/imports/audiences/list/", "audiences/create"},
-		"A2 audience status":               {http.MethodGet, "/v1/imports/audiences/list/status/abc", "audiences/status"},
-		"A3 replace":                       {http.MethodPut, "/v1/imports/audiences/list/42", "audiences/replace"},
-		"A4 rename":                        {http.MethodPut, "/v1/imports/audiences/list/42/name", "audiences/rename"},
-		"A5 delete":                        {http.MethodDelete, "/v1/imports/audiences/list/42", "audiences/delete"},
-		"A6 list of an app":                {http.MethodGet, "/v1/imports/audiences/list/app/acme-app", "audiences/list"},
-		"an escaped slash stays in its id": {http.MethodPut, "/v1/imports/audiences/list/a%2Fname", "audiences/replace"},
-		"after the endpoint's base path":   {http.MethodGet, "/proxy/localytics/v1/imports/profiles/status/x", "profiles/status"},
-		"an unknown path":                  {http.MethodGet, "/v2/secret-thing/123", "other"},
-		"a known path, another method":     {http.MethodGet, "/v1/imports/profiles/upload", "other"},
-		"a status without its id":          {http.MethodGet, "/v1/imports/profiles/status/", "other"},
+// TestInstrumentedTransportLabelsEndpoints makes each call through a real
+// client with the factory's HTTP client, and checks that exactly one request
+// was counted, under the call's endpoint.
+func TestInstrumentedTransportLabelsEndpoints(t *testing.T) {
+	// An unusual status, so that no other test's requests share the series;
+	// an error answer needs no decoding and is not retried.
+	const code = "418"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(srv.Close)
+	api, err := localytics.New(srv.URL, localytics.Credentials{Key: "key", Secret: "secret"},
+		localytics.WithHTTPClient(NewLocalyticsClients().httpClient),
+		localytics.WithRetryPolicy(localytics.RetryPolicy{MaxAttempts: 1}))
+	if err != nil {
+		t.Fatal(err)
 	}
+	file := func() localytics.UploadFile {
+		return localytics.UploadFile{Content: strings.NewReader(`{"customer_id":"c1"}` + "\n")}
+	}
+	ctx := context.Background()
+	tests := map[string]struct {
+		call func() error
+		want string
+	}{
+		"P1": {func() error {
+			_, err := api.UploadProfiles(ctx, localytics.ProfileUpload{Scope: localytics.Scope{AppID: "app"}, Format: localytics.ProfileFormatJSON, File: file()})
+			return err
+		}, "profiles/upload"},
+		"P2": {func() error { _, err := api.ProfileJobStatus(ctx, "job-1"); return err }, "profiles/status"},
+		"A1": {func() error {
+			_, err := api.CreateAudienceList(ctx, localytics.AudienceListCreate{AppID: "app", Name: "vip", File: file()})
+			return err
+		}, "audiences/create"},
+		"A2": {func() error { _, err := api.AudienceJobStatus(ctx, "job-1"); return err }, "audiences/status"},
+		"A3": {func() error {
+			_, err := api.ReplaceAudienceList(ctx, localytics.AudienceListReplace{AppID: "app", AudienceListID: "42", File: file()})
+			return err
+		}, "audiences/replace"},
+		"A4": {func() error { return api.RenameAudienceList(ctx, "42", "vip") }, "audiences/rename"},
+		"A5": {func() error { return api.DeleteAudienceList(ctx, "42") }, "audiences/delete"},
+		"A6": {func() error { _, err := api.ListAudienceLists(ctx, "app"); return err }, "audiences/list"},
+		"a request no client made": {func() error {
+			resp, err := NewLocalyticsClients().httpClient.Get(srv.URL + "/v1/imports/profiles/status/job-1")
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			return err
+		}, endpointOther},
+	}
+	endpoints := []string{"profiles/upload", "profiles/status", "audiences/create", "audiences/status",
+		"audiences/replace", "audiences/rename", "audiences/delete", "audiences/list", endpointOther}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			g.Expect(endpointOf(tc.method, tc.path)).To(Equal(tc.want))
+			before := requestCounts(g, endpoints, code)
+			_ = tc.call() // every call fails with the 418
+			after := requestCounts(g, endpoints, code)
+			for _, ep := range endpoints {
+				want := before[ep]
+				if ep == tc.want {
+					want++
+				}
+				g.Expect(after[ep]).To(Equal(want), "requests counted as %s", ep)
+			}
 		})
 	}
+}
+
+// requestCounts reads localytics_api_requests_total for each endpoint, with
+// the status code.
+func requestCounts(g Gomega, endpoints []string, code string) map[string]float64 {
+	counts := map[string]float64{}
+	for _, ep := range endpoints {
+		var m dto.Metric
+		g.Expect(apiRequests.WithLabelValues(ep, code).Write(&m)).To(Succeed())
+		counts[ep] = m.GetCounter().GetValue()
+	}
+	return counts
 }

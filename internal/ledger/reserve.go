@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/jitter"
 )
 
 // Client is what the ledger needs from the API server. Its reads must not
@@ -37,13 +38,31 @@ func Uncached(reader client.Reader, writer client.StatusClient) Client {
 // conflictBackoff spreads racing reservers out. Each round at least one of
 // them wins, so the number of steps bounds how many reservers can race for
 // the same account before one gives up with a conflict (which its reconciler
-// then retries). Full jitter keeps the losers from arriving together again.
+// then retries). Its waits are jittered by retryOnConflict.
 var conflictBackoff = wait.Backoff{
 	Duration: 5 * time.Millisecond,
 	Factor:   1.5,
-	Jitter:   1.0,
 	Steps:    20,
 	Cap:      time.Second,
+}
+
+// retryOnConflict is client-go's retry.RetryOnConflict, with the same steps,
+// but each wait stretched by up to as much again at random (jitter.Up), which
+// keeps the losers of a round from arriving together again. It returns fn's
+// first error that is not a conflict, or its last conflict.
+func retryOnConflict(backoff wait.Backoff, fn func() error) error {
+	var err error
+	for backoff.Steps > 0 {
+		if err = fn(); !apierrors.IsConflict(err) {
+			return err
+		}
+		if backoff.Steps == 1 {
+			break
+		}
+		d := backoff.Step()
+		time.Sleep(d + jitter.Up(d))
+	}
+	return err
 }
 
 // Slot names the upload a ledger entry is for: one attempt at uploading one
@@ -191,7 +210,7 @@ type change func(entries []importsv1alpha1.UploadReservation, limit UploadLimit)
 // writes the status with the resourceVersion it read, again from the
 // start on a conflict.
 func update(ctx context.Context, c Client, key types.NamespacedName, now time.Time, decide change) error {
-	err := retry.RetryOnConflict(conflictBackoff, func() error {
+	err := retryOnConflict(conflictBackoff, func() error {
 		var account importsv1alpha1.LocalyticsAccount
 		if err := c.Get(ctx, key, &account); err != nil {
 			return err

@@ -35,12 +35,12 @@ type AudienceListReplace struct {
 
 var (
 	// The vendor documents the create path with its trailing slash.
-	epCreateAudienceList  = endpoint{http.MethodPost, "/v1/imports/audiences/list/", BudgetAudienceCalls}
-	epAudienceJobStatus   = endpoint{http.MethodGet, "/v1/imports/audiences/list/status/{activity_id}", BudgetAudienceCalls}
-	epReplaceAudienceList = endpoint{http.MethodPut, "/v1/imports/audiences/list/{audience_list_id}", BudgetAudienceCalls}
-	epRenameAudienceList  = endpoint{http.MethodPut, "/v1/imports/audiences/list/{audience_list_id}/name", BudgetAudienceCalls}
-	epDeleteAudienceList  = endpoint{http.MethodDelete, "/v1/imports/audiences/list/{audience_list_id}", BudgetAudienceCalls}
-	epListAudienceLists   = endpoint{http.MethodGet, "/v1/imports/audiences/list/app/{app_id}", BudgetAudienceCalls}
+	epCreateAudienceList  = endpoint{http.MethodPost, "/v1/imports/audiences/list/", BudgetAudienceCalls, "audiences/create"}
+	epAudienceJobStatus   = endpoint{http.MethodGet, "/v1/imports/audiences/list/status/{activity_id}", BudgetAudienceCalls, "audiences/status"}
+	epReplaceAudienceList = endpoint{http.MethodPut, "/v1/imports/audiences/list/{audience_list_id}", BudgetAudienceCalls, "audiences/replace"}
+	epRenameAudienceList  = endpoint{http.MethodPut, "/v1/imports/audiences/list/{audience_list_id}/name", BudgetAudienceCalls, "audiences/rename"}
+	epDeleteAudienceList  = endpoint{http.MethodDelete, "/v1/imports/audiences/list/{audience_list_id}", BudgetAudienceCalls, "audiences/delete"}
+	epListAudienceLists   = endpoint{http.MethodGet, "/v1/imports/audiences/list/app/{app_id}", BudgetAudienceCalls, "audiences/list"}
 )
 
 // CreateAudienceList implements Interface (A1). Any 2xx carrying an

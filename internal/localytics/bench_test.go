@@ -134,7 +134,7 @@ func validateUpload(tb testing.TB, c *localytics.Client, src io.Reader, lines in
 	}
 }
 
-// BenchmarkValidateUploadProfiles is DESIGN.md's speed target measured in
+// BenchmarkValidateUploadProfiles is the project's speed target (docs/benchmarks.md) measured in
 // process: validate + upload of realistic profile lines to the simulator over
 // loopback HTTP, in one pass. "simulator-sink" drops the body after counting
 // it, so the client is what is measured; "simulator" spools it to disk;

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// BudgetKind names one of the API key's rate budgets (API-NOTES.md, "Limits
+// BudgetKind names one of the API key's rate budgets (docs/localytics-api.md, "Limits
 // and errors").
 type BudgetKind int
 
@@ -188,6 +188,21 @@ func (b *Budgets) refund(apiKey string, kind BudgetKind, at time.Time) {
 	if i := slices.IndexFunc(w.calls, at.Equal); i >= 0 {
 		w.calls = slices.Delete(w.calls, i, i+1)
 	}
+}
+
+// settle moves a call recorded by acquire at the given time to when its
+// answer came: the server counted it at some moment in between.
+func (b *Budgets) settle(apiKey string, kind BudgetKind, at, answeredAt time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := &b.account(apiKey).windows[kind-1]
+	i := slices.IndexFunc(w.calls, at.Equal)
+	if i < 0 || !answeredAt.After(at) {
+		return
+	}
+	w.calls = slices.Delete(w.calls, i, i+1)
+	j, _ := slices.BinarySearchFunc(w.calls, answeredAt, func(a, b time.Time) int { return a.Compare(b) })
+	w.calls = slices.Insert(w.calls, j, answeredAt)
 }
 
 // throttled records a 429 received at now and returns when the next call

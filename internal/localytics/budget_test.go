@@ -189,3 +189,23 @@ func TestServerThrottleTeachesTheBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestBudgetCountsACallFromItsAnswer: the server counts a call when it
+// arrives, after it was sent, so the client's window keeps the call until a
+// window after its answer; counted from the send, the next call could reach
+// the server while its slot is still taken there.
+func TestBudgetCountsACallFromItsAnswer(t *testing.T) {
+	g := NewWithT(t)
+	clock := newFakeClock()
+	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		clock.Advance(2 * time.Second) // the call takes two seconds to arrive and be answered
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[]`))
+	})
+	c := newTestClient(t, slow, WithClock(clock), WithRetryPolicy(RetryPolicy{MaxAttempts: 1}),
+		WithLimits(Limits{AudienceCalls: Limit{Calls: 1, Window: 10 * time.Second}}))
+	sent := clock.Now()
+	_, err := c.ListAudienceLists(context.Background(), "app")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.NextAllowed(BudgetAudienceCalls)).To(Equal(sent.Add(2*time.Second + 10*time.Second)))
+}

@@ -18,7 +18,7 @@ import (
 )
 
 // Interface is what the operator needs from the Localytics Import APIs. Each
-// method is one API call (P1–P2, A1–A6 in API-NOTES.md), made within the API
+// method is one API call (P1–P2, A1–A6 in docs/localytics-api.md), made within the API
 // key's budget; NextAllowed tells when a call of a kind fits the budget.
 type Interface interface {
 	// UploadProfiles (P1) uploads a profile file and returns the import's
@@ -59,8 +59,9 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-// DefaultMaxUploadBytes is the upload cap that public production code calls
-// "the Localytics limit".
+// DefaultMaxUploadBytes is the vendor's limit on one uploaded file, which
+// public production code calls "the Localytics limit": the client's default
+// cap, and the operator's one home of the value.
 const DefaultMaxUploadBytes = 100_000_000
 
 const (
@@ -95,10 +96,7 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient sets the HTTP client. The default has no overall timeout
-// (uploads of large files take long; calls end with ctx), waits at most two
-// minutes for response headers once a request is sent, and does not follow
-// redirects, which the API never sends.
+// WithHTTPClient sets the HTTP client; the default is NewHTTPClient(nil).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.httpClient = hc } }
 
 // WithBudgets shares budgets between Clients. Every Client of one process
@@ -166,7 +164,7 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Client, error) {
 		opt(c)
 	}
 	if c.httpClient == nil {
-		c.httpClient = defaultHTTPClient()
+		c.httpClient = NewHTTPClient(nil)
 	}
 	if c.budgets == nil {
 		c.budgets = NewBudgets()
@@ -177,14 +175,25 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-func defaultHTTPClient() *http.Client {
+// NewHTTPClient returns the HTTP client for the API, a Client's default. It
+// has no overall timeout (uploads of large files take long; calls end with
+// their ctx), waits at most two minutes for response headers once a request
+// is sent, and does not follow redirects. wrap, if not nil, wraps its
+// transport, e.g. to instrument it (see EndpointName).
+func NewHTTPClient(wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Counted from the end of the request, so it does not limit uploads.
 	transport.ResponseHeaderTimeout = 2 * time.Minute
 	// Larger writes make streaming uploads cheaper.
 	transport.WriteBufferSize = 64 << 10
+	var rt http.RoundTripper = transport
+	if wrap != nil {
+		rt = wrap(rt)
+	}
 	return &http.Client{
-		Transport: transport,
+		Transport: rt,
+		// The API never redirects; following one could send the credentials
+		// elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -209,9 +218,24 @@ type endpoint struct {
 	// the same for every id.
 	path   string
 	budget BudgetKind
+	// name is the short name its requests carry for metrics, e.g.
+	// "profiles/status"; see EndpointName.
+	name string
 }
 
 func (e endpoint) String() string { return e.method + " " + e.path }
+
+type endpointNameKey struct{}
+
+// EndpointName returns the name of the API endpoint a request of a Client is
+// for, its resource and operation such as "profiles/upload" or
+// "audiences/create", and "" for a request no Client made. The transport of
+// an HTTP client given with WithHTTPClient reads it to label requests: unlike
+// their paths, it holds no ids.
+func EndpointName(req *http.Request) string {
+	name, _ := req.Context().Value(endpointNameKey{}).(string)
+	return name
+}
 
 // call is one API call as the client makes it, with every attempt.
 type call struct {
@@ -255,7 +279,8 @@ func (c *Client) attempt(ctx context.Context, cl call, log logr.Logger, attempt 
 	}
 
 	var progress sendProgress
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, progress.trace()), cl.ep.method, c.url(cl.path, cl.query), nil)
+	reqCtx := context.WithValue(httptrace.WithClientTrace(ctx, progress.trace()), endpointNameKey{}, cl.ep.name)
+	req, err := http.NewRequestWithContext(reqCtx, cl.ep.method, c.url(cl.path, cl.query), nil)
 	if err != nil {
 		c.budgets.refund(key, kind, sentAt)
 		return fmt.Errorf("localytics: %s: %w", cl.ep, err)
@@ -279,10 +304,17 @@ func (c *Client) attempt(ctx context.Context, cl call, log logr.Logger, attempt 
 		// it as soon as we return.
 		sourceErr = body.finish()
 	}
+	// The server counts a call when it arrives, which is after it was
+	// sent: counted from its answer, the call leaves this process's window
+	// no earlier than it leaves the server's, so that the next call never
+	// meets a 429 for a slot that looked free.
+	answeredAt := c.clock.Now()
 	if err != nil {
 		if !progress.wroteHeaders.Load() {
 			// Never reached the server, which therefore did not count it.
 			c.budgets.refund(key, kind, sentAt)
+		} else {
+			c.budgets.settle(key, kind, sentAt, answeredAt)
 		}
 		log.V(1).Info("call failed", "attempt", attempt, "duration", time.Since(start), "error", err.Error())
 		// The file's failure is the cause only if the request failed with
@@ -297,12 +329,13 @@ func (c *Client) attempt(ctx context.Context, cl call, log logr.Logger, attempt 
 		return netErr
 	}
 	defer drainAndClose(resp.Body)
+	c.budgets.settle(key, kind, sentAt, answeredAt)
 	log.V(1).Info("called", "attempt", attempt, "status", resp.StatusCode, "duration", time.Since(start))
-	return c.readResponse(cl, resp, sentAt)
+	return c.readResponse(cl, resp, answeredAt)
 }
 
 // readResponse turns a response into nil, a decoded result, or a typed error.
-func (c *Client) readResponse(cl call, resp *http.Response, sentAt time.Time) error {
+func (c *Client) readResponse(cl call, resp *http.Response, countedAt time.Time) error {
 	endpoint := cl.ep.String()
 	upload := cl.form != nil
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -333,7 +366,7 @@ func (c *Client) readResponse(cl call, resp *http.Response, sentAt time.Time) er
 		now := c.clock.Now()
 		retryAfter, hasRetryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), now)
 		// The server refused this call, so it does not count it either.
-		c.budgets.refund(c.key, cl.ep.budget, sentAt)
+		c.budgets.refund(c.key, cl.ep.budget, countedAt)
 		apiErr.RetryAfter = retryAfter
 		apiErr.RetryAt = c.budgets.throttled(c.key, cl.ep.budget, now, retryAfter, hasRetryAfter)
 	}

@@ -105,7 +105,7 @@ func (rec *recorder) requests() []recordedRequest {
 }
 
 // TestRequestShape checks each endpoint's method, path, query, form and
-// auth against API-NOTES.md, with a base URL that has a path prefix.
+// auth against docs/localytics-api.md, with a base URL that has a path prefix.
 func TestRequestShape(t *testing.T) {
 	const file = `{"customer_id":"a"}` + "\n" + `{"customer_id":"b"}` + "\n"
 	wantAuth := "Basic " + basicAuthToken(testKey, testSecret)
@@ -557,4 +557,67 @@ func TestRefusedUploadStopsReadingTheFile(t *testing.T) {
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(file.reading.Load()).To(BeFalse(), "a read is still in flight")
 	g.Consistently(file.misuse.Load, 50*time.Millisecond).Should(BeFalse(), "the file was read after the upload returned, or by two goroutines at once")
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// TestEndpointName checks the name each call puts on its request, as a
+// transport wrapped by NewHTTPClient sees it, and that other requests have
+// none.
+func TestEndpointName(t *testing.T) {
+	srv := httptest.NewServer(respond(http.StatusTeapot, "", ""))
+	t.Cleanup(srv.Close)
+	var seen []string
+	hc := NewHTTPClient(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			seen = append(seen, EndpointName(req))
+			return next.RoundTrip(req)
+		})
+	})
+	c, err := New(srv.URL, testCreds, WithHTTPClient(hc), WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func() UploadFile { return UploadFile{Content: strings.NewReader(`{"customer_id":"a"}` + "\n")} }
+	tests := map[string]struct {
+		call func(context.Context) error
+		want string
+	}{
+		"P1": {func(ctx context.Context) error {
+			_, err := c.UploadProfiles(ctx, ProfileUpload{Scope: Scope{AppID: "app-1"}, Format: ProfileFormatJSON, File: file()})
+			return err
+		}, "profiles/upload"},
+		"P2": {func(ctx context.Context) error { _, err := c.ProfileJobStatus(ctx, "act-1"); return err }, "profiles/status"},
+		"A1": {func(ctx context.Context) error {
+			_, err := c.CreateAudienceList(ctx, AudienceListCreate{AppID: "app-1", Name: "VIPs", File: file()})
+			return err
+		}, "audiences/create"},
+		"A2": {func(ctx context.Context) error { _, err := c.AudienceJobStatus(ctx, "act-1"); return err }, "audiences/status"},
+		"A3": {func(ctx context.Context) error {
+			_, err := c.ReplaceAudienceList(ctx, AudienceListReplace{AppID: "app-1", AudienceListID: "31245", File: file()})
+			return err
+		}, "audiences/replace"},
+		"A4": {func(ctx context.Context) error { return c.RenameAudienceList(ctx, "31245", "VIPs") }, "audiences/rename"},
+		"A5": {func(ctx context.Context) error { return c.DeleteAudienceList(ctx, "31245") }, "audiences/delete"},
+		"A6": {func(ctx context.Context) error { _, err := c.ListAudienceLists(ctx, "app-1"); return err }, "audiences/list"},
+		"a request no Client made": {func(ctx context.Context) error {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/imports/profiles/upload", nil)
+			resp, err := hc.Do(req)
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			return err
+		}, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			seen = nil
+			_ = tc.call(context.Background()) // a 418, which matters not
+			g.Expect(seen).To(Equal([]string{tc.want}))
+		})
+	}
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // The contract tests run the client against the simulator, which implements
-// API-NOTES.md, over real HTTP: every endpoint, every tolerated variant the
+// docs/localytics-api.md, over real HTTP: every endpoint, every tolerated variant the
 // simulator can produce, and every error path.
 
 const (
@@ -321,7 +321,7 @@ type testCase struct {
 	run  func(context.Context, Gomega, *env)
 }
 
-// TestContractErrors drives every error path of API-NOTES.md through the
+// TestContractErrors drives every error path of docs/localytics-api.md through the
 // simulator and checks the client's classification of it.
 func TestContractErrors(t *testing.T) {
 	tests := map[string]testCase{

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// The vendor's responses are loosely specified (API-NOTES.md, "Tolerate"). The
+// The vendor's responses are loosely specified (docs/localytics-api.md, "Tolerate"). The
 // rule here: a value we report (a counter, an id, a time) is accepted in every
 // representation that carries it (number, numeric string, several time
 // layouts) and refused when it carries none, so that a changed contract shows
@@ -188,7 +188,7 @@ func kindOfJSON(first byte) string {
 // state never looks like a failure.
 type JobStatus string
 
-// The four job states of API-NOTES.md; a job moves Pending → Running →
+// The four job states of docs/localytics-api.md; a job moves Pending → Running →
 // Failed or Completed.
 const (
 	JobPending   JobStatus = "Pending"

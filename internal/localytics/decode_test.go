@@ -63,7 +63,7 @@ func utc(s string) time.Time {
 	return t.UTC()
 }
 
-// TestDecodeTolerance serves every response variant API-NOTES.md says to
+// TestDecodeTolerance serves every response variant docs/localytics-api.md says to
 // tolerate, over HTTP, and checks the typed result.
 func TestDecodeTolerance(t *testing.T) {
 	const completedJob = `"upload_statistics":{"successful_imports":99,"parsed_imports":99,"failed_imports":1,"total_number_of_imports":100}`

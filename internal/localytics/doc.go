@@ -1,5 +1,5 @@
 // Package localytics is the client of the Localytics Import APIs: profile
-// imports (P1, P2) and audience lists (A1–A6), as settled in API-NOTES.md.
+// imports (P1, P2) and audience lists (A1–A6), as settled in docs/localytics-api.md.
 //
 // Everything the operator needs from the vendor goes through [Interface].
 // The client is shaped by three facts about this API:
@@ -11,10 +11,12 @@
 //     instead of collecting 429s.
 //
 //   - Uploads must happen at most once per content digest. Files are streamed
-//     (io.Pipe + multipart.Writer) and never held in memory, so an upload body
-//     cannot be resent; the client never retries an upload that reached the
-//     server. When the connection is lost after the request was sent, or the
-//     server accepted it without a readable activity id, the error says so
+//     (the request body's WriteTo sends the multipart envelope around the
+//     file, which a goroutine reads a few 1 MiB chunks ahead of the
+//     connection) and never held in memory, so an upload body cannot be
+//     resent; the client never retries an upload that reached the server.
+//     When the connection is lost after the request was sent, or the server
+//     accepted it without a readable activity id, the error says so
 //     ([IsUnknownOutcome]) and the operator's ledger decides what to do.
 //
 //   - The vendor is loosely specified. Responses are decoded tolerantly

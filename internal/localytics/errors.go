@@ -108,7 +108,7 @@ func (e *FileReadError) Error() string {
 func (e *FileReadError) Unwrap() error { return e.Err }
 
 // DecodeError is a 2xx response whose body could not be understood, even with
-// the tolerance API-NOTES.md asks for.
+// the tolerance docs/localytics-api.md asks for.
 type DecodeError struct {
 	// Endpoint is the method and path template of the call.
 	Endpoint string

@@ -30,8 +30,8 @@ type ProfileUpload struct {
 }
 
 var (
-	epUploadProfiles   = endpoint{http.MethodPost, "/v1/imports/profiles/upload", BudgetProfileUploads}
-	epProfileJobStatus = endpoint{http.MethodGet, "/v1/imports/profiles/status/{activity_id}", BudgetProfileStatus}
+	epUploadProfiles   = endpoint{http.MethodPost, "/v1/imports/profiles/upload", BudgetProfileUploads, "profiles/upload"}
+	epProfileJobStatus = endpoint{http.MethodGet, "/v1/imports/profiles/status/{activity_id}", BudgetProfileStatus, "profiles/status"}
 )
 
 // UploadProfiles implements Interface (P1). An invalid request or a file over

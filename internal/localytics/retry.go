@@ -3,8 +3,9 @@ package localytics
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
+
+	"github.com/localytics-operator/localytics-operator/internal/jitter"
 )
 
 // RetryPolicy bounds the retries the client makes inside one call. Longer
@@ -63,7 +64,7 @@ func (p RetryPolicy) retryDelay(attempt int, err error, resendable bool, now tim
 		}
 		// A little spread so that callers woken by the same window do not
 		// arrive together.
-		return max(wait, 0) + jitter(p.InitialBackoff/4), true
+		return max(wait, 0) + jitter.Up(p.InitialBackoff/4), true
 	}
 	if !resendable || !IsTransient(err) {
 		return 0, false
@@ -82,14 +83,7 @@ func (p RetryPolicy) backoff(attempt int) time.Duration {
 	if p.MaxBackoff > 0 {
 		d = min(d, p.MaxBackoff)
 	}
-	return d/2 + jitter(d/2)
-}
-
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return rand.N(d + 1)
+	return jitter.Equal(d)
 }
 
 // sleep waits for d or until ctx ends. It refuses to start a wait that would
