@@ -52,3 +52,11 @@ func (k kstatusConditions) set(conditionType string, status metav1.ConditionStat
 		ObservedGeneration: k.generation,
 	})
 }
+
+// stallReason is the reason of a Stalled condition, empty when not stalled.
+func stallReason(conditions []metav1.Condition) string {
+	if c := meta.FindStatusCondition(conditions, importsv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason
+	}
+	return ""
+}

@@ -2,12 +2,11 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,10 +22,6 @@ import (
 // find the accounts of a Secret that changed.
 const accountSecretIndex = ".spec.secretRef.name"
 
-// conflictRequeue is how soon an account whose status patch met a
-// concurrent write (usually a reservation in its ledger) is reconciled again.
-const conflictRequeue = time.Second
-
 // LocalyticsAccountReconciler verifies the credentials of LocalyticsAccounts
 // and shows their budgets.
 type LocalyticsAccountReconciler struct {
@@ -36,7 +31,8 @@ type LocalyticsAccountReconciler struct {
 	APIReader client.Reader
 	// Recorder records events on accounts.
 	Recorder recorder.EventRecorder
-	// Clients builds the Localytics clients.
+	// Clients builds the Localytics clients, and remembers the verified
+	// ones for the other controllers.
 	Clients *LocalyticsClients
 	// Clock tells the time; nil means real time.
 	Clock clock.PassiveClock
@@ -44,12 +40,17 @@ type LocalyticsAccountReconciler struct {
 	// failures; zero means 1s and 5m.
 	BackoffBase, BackoffMax time.Duration
 
-	backoff *transientBackoff
+	frame *frame[*importsv1alpha1.LocalyticsAccount, *accountScope]
 	// verified remembers the last definite answer of the API per account,
 	// so that credentials are verified again only when the Secret or the
 	// spec changed. It is lost on restart, which costs one cheap call per
 	// account.
 	verified verificationCache
+}
+
+// accountScope is what the phases of one account reconcile share.
+type accountScope struct {
+	*objectScope[*importsv1alpha1.LocalyticsAccount]
 }
 
 // SetupWithManager registers the controller, its index and its watches.
@@ -62,10 +63,29 @@ type LocalyticsAccountReconciler struct {
 // data, and is mapped to the accounts that name the Secret through a field
 // index on spec.secretRef.name.
 func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
-	r.backoff = newTransientBackoff(r.BackoffBase, r.BackoffMax)
+	r.frame = newFrame(kind[*importsv1alpha1.LocalyticsAccount, *accountScope]{
+		newObject:  func() *importsv1alpha1.LocalyticsAccount { return &importsv1alpha1.LocalyticsAccount{} },
+		conditions: accountConditions,
+		statusOf:   func(a *importsv1alpha1.LocalyticsAccount) any { return &a.Status },
+		newScope: func(os *objectScope[*importsv1alpha1.LocalyticsAccount]) *accountScope {
+			return &accountScope{objectScope: os}
+		},
+		// Nothing outside the cluster belongs to an account: no finalizer.
+		phases: []phase[*accountScope]{
+			r.reconcileBudget,
+			r.reconcileCredentials,
+		},
+		summarize: func(s *accountScope) summary {
+			return summary{ready: true, reason: ReasonCredentialsVerified, message: fmt.Sprintf(
+				"The credentials in Secret %q were accepted by %s", s.obj.Spec.SecretRef.Name, s.obj.Spec.Endpoint)}
+		},
+		gone: func(req ctrl.Request) {
+			r.verified.forget(req.NamespacedName)
+			r.Clients.forget(req.NamespacedName)
+			forgetUploadBudget(req.String())
+		},
+	}, r.Client, r.Clock, newTransientBackoff(r.BackoffBase, r.BackoffMax))
+
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &importsv1alpha1.LocalyticsAccount{}, accountSecretIndex,
 		func(o client.Object) []string {
 			return []string{o.(*importsv1alpha1.LocalyticsAccount).Spec.SecretRef.Name}
@@ -82,6 +102,11 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 		Complete(r)
 }
 
+// Reconcile runs the account's phases on the shared frame.
+func (r *LocalyticsAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return r.frame.Reconcile(ctx, req)
+}
+
 // accountsOfSecret maps a Secret to the accounts that name it.
 func (r *LocalyticsAccountReconciler) accountsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	var accounts importsv1alpha1.LocalyticsAccountList
@@ -95,51 +120,6 @@ func (r *LocalyticsAccountReconciler) accountsOfSecret(ctx context.Context, secr
 		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&a)})
 	}
 	return requests
-}
-
-// Reconcile reads the account and runs its phases, then writes its status
-// once.
-func (r *LocalyticsAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	log := ctrl.LoggerFrom(ctx)
-	account := &importsv1alpha1.LocalyticsAccount{}
-	if err := r.Get(ctx, req.NamespacedName, account); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.verified.forget(req.NamespacedName)
-			forgetUploadBudget(req.String())
-			r.backoff.reset(req)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !account.DeletionTimestamp.IsZero() {
-		// Nothing outside the cluster belongs to an account: no finalizer,
-		// nothing to clean up.
-		return ctrl.Result{}, nil
-	}
-
-	before := account.DeepCopy()
-	defer func() {
-		if retErr != nil || equality.Semantic.DeepEqual(before.Status, account.Status) {
-			return
-		}
-		// Optimistic lock: the ledger lives in this status too, and a
-		// reservation made since the account was read must not be
-		// overwritten. On a conflict the account is simply read again.
-		err := r.Status().Patch(ctx, account, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		switch {
-		case apierrors.IsConflict(err):
-			log.V(1).Info("the account changed while it was reconciled; reconciling again")
-			result = ctrl.Result{RequeueAfter: conflictRequeue}
-		case apierrors.IsNotFound(err):
-			result = ctrl.Result{}
-		case err != nil:
-			retErr = err
-		}
-	}()
-
-	now := r.Clock.Now()
-	refresh := r.reconcileBudget(account, now)
-	err := r.reconcileCredentials(ctx, account)
-	return minResult(r.finish(ctx, req, account, err, now), requeueAt(now, refresh)), nil
 }
 
 // verification is what the API said about one version of an account's

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
@@ -21,40 +20,65 @@ import (
 // the key was accepted, 401 or 403 that it was not.
 const probeActivityID = "00000000-0000-0000-0000-000000000000"
 
-// verifyTimeout bounds the probe, retries inside the client included.
-const verifyTimeout = 30 * time.Second
-
 // reconcileBudget prunes the upload ledger and shows what it leaves. It
-// returns when the numbers next change by themselves (the oldest entry
-// leaves the window), zero when never.
-func (r *LocalyticsAccountReconciler) reconcileBudget(account *importsv1alpha1.LocalyticsAccount, now time.Time) time.Time {
-	summary := ledger.Summarize(account.Status.UploadLedger, ledger.UploadLimitOf(account.Spec.Limits), now)
+// comes back when the numbers next change by themselves (the oldest entry
+// leaves the window).
+func (r *LocalyticsAccountReconciler) reconcileBudget(_ context.Context, s *accountScope) (ctrl.Result, error) {
+	account := s.obj
+	summary := ledger.Summarize(account.Status.UploadLedger, ledger.UploadLimitOf(account.Spec.Limits), s.now)
 	ledger.ApplySummary(&account.Status, summary)
 	recordUploadBudget(client.ObjectKeyFromObject(account).String(), summary.Left)
-	return summary.Refresh
+	return requeueAt(s.now, summary.Refresh), nil
 }
 
 // reconcileCredentials reads the Secret and verifies the credentials with
-// the API, unless this version of them was already verified.
-func (r *LocalyticsAccountReconciler) reconcileCredentials(ctx context.Context, account *importsv1alpha1.LocalyticsAccount) error {
+// the API, unless this version of them was already verified, and remembers
+// the verified client for the other controllers.
+func (r *LocalyticsAccountReconciler) reconcileCredentials(ctx context.Context, s *accountScope) (ctrl.Result, error) {
+	return ctrl.Result{}, r.verifyCredentials(ctx, s)
+}
+
+func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *accountScope) error {
+	account := s.obj
 	log := ctrl.LoggerFrom(ctx).WithValues("secret", klog.KRef(account.Namespace, account.Spec.SecretRef.Name))
+	key := client.ObjectKeyFromObject(account)
 	creds, err := readCredentials(ctx, r.APIReader, account)
 	if err != nil {
+		r.Clients.forget(key)
+		if pe := classify(err); pe.kind == failureStalled && stallReason(s.base.Status.Conditions) != pe.reason {
+			// Verification results have their own events; a Secret that
+			// cannot be read gets one when it becomes the reason.
+			r.Recorder.Eventf(account, nil, corev1.EventTypeWarning, pe.reason, "ReadSecret", "%s", pe.message)
+		}
 		return err
 	}
-	key := client.ObjectKeyFromObject(account)
+	build := func() (*localytics.Client, error) {
+		api, err := r.Clients.For(account, creds.creds)
+		if err != nil {
+			// The key or the endpoint cannot make a request at all (the CRD
+			// validates the endpoint, so this is a key with a ':').
+			return nil, stalled(ReasonCredentialsInvalid, err, "the credentials in Secret %q cannot be used: %v", account.Spec.SecretRef.Name, err)
+		}
+		return api, nil
+	}
 	if v, ok := r.verified.get(key); ok && v.matches(account, creds.secretVersion) {
 		if v.refused != nil {
 			return v.refused
 		}
+		if !r.Clients.remembers(account, creds.secretVersion) {
+			api, err := build()
+			if err != nil {
+				return err
+			}
+			r.Clients.remember(account, creds.secretVersion, api)
+		}
 		return nil
 	}
 
-	api, err := r.Clients.For(account, creds.creds)
+	r.Clients.forget(key)
+	api, err := build()
 	if err != nil {
-		// The key or the endpoint cannot make a request at all (the CRD
-		// validates the endpoint, so this is a key with a ':').
-		return stalled(ReasonCredentialsInvalid, err, "the credentials in Secret %q cannot be used: %v", account.Spec.SecretRef.Name, err)
+		return err
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, verifyTimeout)
 	defer cancel()
@@ -67,6 +91,7 @@ func (r *LocalyticsAccountReconciler) reconcileCredentials(ctx context.Context, 
 		r.Recorder.Eventf(account, nil, corev1.EventTypeNormal, ReasonCredentialsVerified, "VerifyCredentials",
 			"The credentials in Secret %q were accepted by %s", account.Spec.SecretRef.Name, account.Spec.Endpoint)
 		r.verified.put(key, v)
+		r.Clients.remember(account, creds.secretVersion, api)
 		return nil
 	case localytics.IsUnauthorized(err) || localytics.IsForbidden(err):
 		v.refused = classify(err)

@@ -3,11 +3,13 @@ package controllers
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
@@ -65,6 +67,12 @@ func readCredentials(ctx context.Context, reader client.Reader, account *imports
 // per process and give it to every controller: the vendor counts budgets per
 // API key, so every client of a key must share one localytics.Budgets, and
 // one HTTP client keeps one pool of connections.
+//
+// It also remembers the client of each account whose credentials the account
+// controller verified, so that the other kinds use that client instead of
+// reading the Secret again on every reconcile of every object. The account
+// controller sees every rotation of a Secret (it watches them) and replaces
+// or forgets the client then.
 type LocalyticsClients struct {
 	budgets    *localytics.Budgets
 	httpClient *http.Client
@@ -73,26 +81,69 @@ type LocalyticsClients struct {
 	// older than that were made by another process and are unknown to
 	// budgets.
 	started time.Time
+
+	mu       sync.Mutex
+	verified map[types.NamespacedName]verifiedClient
+}
+
+// verifiedClient is the client of one version of an account and its Secret.
+type verifiedClient struct {
+	uid           types.UID
+	generation    int64
+	secretVersion string
+	api           *localytics.Client
 }
 
 // NewLocalyticsClients returns a factory whose clients take the given
 // options after its own (tests pass a faster retry policy, or a clock).
 func NewLocalyticsClients(options ...localytics.Option) *LocalyticsClients {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	// Counted from the end of the request, so it does not limit uploads.
-	transport.ResponseHeaderTimeout = 2 * time.Minute
-	transport.WriteBufferSize = 64 << 10
 	return &LocalyticsClients{
 		budgets: localytics.NewBudgets(),
-		httpClient: &http.Client{
-			Transport: instrumentedTransport{next: transport},
-			// The API never redirects; following one could send the
-			// credentials elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		options: options,
-		started: time.Now(),
+		httpClient: localytics.NewHTTPClient(func(next http.RoundTripper) http.RoundTripper {
+			return instrumentedTransport{next: next}
+		}),
+		options:  options,
+		started:  time.Now(),
+		verified: map[types.NamespacedName]verifiedClient{},
 	}
+}
+
+// remember keeps the client the account controller verified for this
+// version of the account and of its Secret.
+func (f *LocalyticsClients) remember(account *importsv1alpha1.LocalyticsAccount, secretVersion string, api *localytics.Client) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.verified[client.ObjectKeyFromObject(account)] = verifiedClient{
+		uid: account.UID, generation: account.Generation, secretVersion: secretVersion, api: api,
+	}
+}
+
+// forget drops the client of an account that is gone or whose credentials
+// no longer work.
+func (f *LocalyticsClients) forget(key types.NamespacedName) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.verified, key)
+}
+
+// remembers tells whether the client of this version of the account and of
+// its Secret is remembered.
+func (f *LocalyticsClients) remembers(account *importsv1alpha1.LocalyticsAccount, secretVersion string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.verified[client.ObjectKeyFromObject(account)]
+	return ok && v.uid == account.UID && v.generation == account.Generation && v.secretVersion == secretVersion
+}
+
+// verifiedFor returns the client remembered for this version of the account.
+func (f *LocalyticsClients) verifiedFor(account *importsv1alpha1.LocalyticsAccount) (*localytics.Client, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.verified[client.ObjectKeyFromObject(account)]
+	if !ok || v.uid != account.UID || v.generation != account.Generation {
+		return nil, false
+	}
+	return v.api, true
 }
 
 // Budgets is the registry every client of this factory shares.
@@ -120,6 +171,13 @@ func (f *LocalyticsClients) For(account *importsv1alpha1.LocalyticsAccount, cred
 	if err != nil {
 		return nil, err
 	}
+	f.observeLedger(account, creds.Key)
+	return c, nil
+}
+
+// observeLedger counts into the key's budget the uploads the account's
+// ledger records from before this process started.
+func (f *LocalyticsClients) observeLedger(account *importsv1alpha1.LocalyticsAccount, apiKey string) {
 	var before []time.Time
 	for _, e := range account.Status.UploadLedger {
 		if e.Time.Time.Before(f.started) {
@@ -127,9 +185,8 @@ func (f *LocalyticsClients) For(account *importsv1alpha1.LocalyticsAccount, cred
 		}
 	}
 	if len(before) > 0 {
-		f.budgets.Observe(creds.Key, localytics.BudgetProfileUploads, before...)
+		f.budgets.Observe(apiKey, localytics.BudgetProfileUploads, before...)
 	}
-	return c, nil
 }
 
 // limitsOf converts an account's limits; unset ones take the vendor's.
@@ -144,4 +201,12 @@ func limitsOf(spec importsv1alpha1.AccountLimits) localytics.Limits {
 	set(&limits.ProfileStatus, spec.ProfileStatus)
 	set(&limits.AudienceCalls, spec.AudienceCalls)
 	return limits
+}
+
+// budgetWait is how long a call of kind must wait for the key's budget, zero
+// when it may be made now. NextAllowed answers its own now when the call is
+// allowed, so it is compared with a time taken after it.
+func budgetWait(api localytics.Interface, kind localytics.BudgetKind, clk clock.PassiveClock) time.Duration {
+	next := api.NextAllowed(kind)
+	return max(next.Sub(clk.Now()), 0)
 }

@@ -3,7 +3,6 @@ package controllers
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/localytics-operator/localytics-operator/internal/jitter"
 	"github.com/localytics-operator/localytics-operator/internal/ledger"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
@@ -133,18 +133,17 @@ type transientBackoff struct {
 
 func newTransientBackoff(base, maxDelay time.Duration) *transientBackoff {
 	if base <= 0 {
-		base = time.Second
+		base = defaultBackoffBase
 	}
 	if maxDelay <= 0 {
-		maxDelay = 5 * time.Minute
+		maxDelay = defaultBackoffMax
 	}
 	return &transientBackoff{limiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](base, maxDelay)}
 }
 
 // next returns the delay before the next attempt for req, longer each time.
 func (b *transientBackoff) next(req reconcile.Request) time.Duration {
-	d := b.limiter.When(req)
-	return d/2 + rand.N(d/2+1)
+	return jitter.Equal(b.limiter.When(req))
 }
 
 // reset forgets the failures of req, after a success or a stalled result.
@@ -180,4 +179,12 @@ func minResult(a, b ctrl.Result) ctrl.Result {
 	default:
 		return ctrl.Result{RequeueAfter: min(a.RequeueAfter, b.RequeueAfter)}
 	}
+}
+
+// pollInterval is the wait before the next status request for a job: about
+// a quarter of the time it has run so far, between lo and hi, so that a
+// quick job is seen soon and a slow one costs few requests.
+func pollInterval(started, now time.Time, lo, hi time.Duration) time.Duration {
+	d := min(max(now.Sub(started)/4, lo), hi)
+	return d + jitter.Up(d/10)
 }

@@ -2,13 +2,9 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -26,24 +22,6 @@ import (
 	"github.com/localytics-operator/localytics-operator/internal/importfile"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/source"
-)
-
-// Field indexes on ProfileImports, to find the imports of a ConfigMap or of
-// an account that changed.
-const (
-	importConfigMapIndex = ".spec.source.configMapRef.name"
-	importSecretIndex    = ".spec.source.objectStore.secretRef.name"
-	importAccountIndex   = ".spec.accountRef.name"
-)
-
-// Defaults of the reconciler's tunables.
-const (
-	defaultPollMin = 5 * time.Second
-	defaultPollMax = 3 * time.Minute
-	// accountWaitRequeue is a safety net for an import waiting for its
-	// account to turn Ready: the account's watch normally wakes it first.
-	accountWaitRequeue   = time.Minute
-	defaultSourceRecheck = 2 * time.Minute
 )
 
 // ProfileImportReconciler runs ProfileImports: it validates the file,
@@ -82,7 +60,8 @@ type ProfileImportReconciler struct {
 	// outside the cluster, where no watch sees it. Zero means 2m.
 	SourceRecheck time.Duration
 
-	backoff *transientBackoff
+	frame    *frame[*importsv1alpha1.ProfileImport, *importScope]
+	accounts accountResolver
 }
 
 // SetupWithManager registers the controller, its indexes and its watches.
@@ -116,27 +95,30 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
 	}
-	r.backoff = newTransientBackoff(r.BackoffBase, r.BackoffMax)
+	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients}
+	r.frame = newFrame(kind[*importsv1alpha1.ProfileImport, *importScope]{
+		newObject:  func() *importsv1alpha1.ProfileImport { return &importsv1alpha1.ProfileImport{} },
+		conditions: importConditions,
+		statusOf:   func(pi *importsv1alpha1.ProfileImport) any { return &pi.Status },
+		newScope: func(os *objectScope[*importsv1alpha1.ProfileImport]) *importScope {
+			return &importScope{objectScope: os}
+		},
+		// A Localytics job cannot be cancelled and nothing else outside the
+		// cluster belongs to an import: no finalizer, nothing to clean up.
+		phases: []phase[*importScope]{
+			r.reconcileTerminal,
+			r.reconcileSource,
+			r.reconcileAccount,
+			r.reconcileUpload,
+			r.reconcilePoll,
+		},
+		summarize: summarizeImport,
+		patched:   recordJobEnd,
+	}, r.Client, r.Clock, newTransientBackoff(r.BackoffBase, r.BackoffMax))
 
-	indexer := mgr.GetFieldIndexer()
-	if err := indexer.IndexField(ctx, &importsv1alpha1.ProfileImport{}, importConfigMapIndex, func(o client.Object) []string {
-		if ref := o.(*importsv1alpha1.ProfileImport).Spec.Source.ConfigMapRef; ref != nil {
-			return []string{ref.Name}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := indexer.IndexField(ctx, &importsv1alpha1.ProfileImport{}, importSecretIndex, func(o client.Object) []string {
-		if store := o.(*importsv1alpha1.ProfileImport).Spec.Source.ObjectStore; store != nil && store.SecretRef != nil {
-			return []string{store.SecretRef.Name}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := indexer.IndexField(ctx, &importsv1alpha1.ProfileImport{}, importAccountIndex, func(o client.Object) []string {
-		return []string{o.(*importsv1alpha1.ProfileImport).Spec.AccountRef.Name}
+	if err := indexReferences(ctx, mgr.GetFieldIndexer(), &importsv1alpha1.ProfileImport{}, func(o client.Object) (importsv1alpha1.Source, string) {
+		pi := o.(*importsv1alpha1.ProfileImport)
+		return pi.Spec.Source, pi.Spec.AccountRef.Name
 	}); err != nil {
 		return err
 	}
@@ -159,18 +141,18 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 // importsOfConfigMap maps a ConfigMap to the imports that read it and have
 // not uploaded yet: a file already uploaded is never read again.
 func (r *ProfileImportReconciler) importsOfConfigMap(ctx context.Context, cm client.Object) []reconcile.Request {
-	return r.waitingImports(ctx, cm.GetNamespace(), importConfigMapIndex, cm.GetName(), false)
+	return r.waitingImports(ctx, cm.GetNamespace(), sourceConfigMapIndex, cm.GetName(), false)
 }
 
 // importsOfSecret maps a Secret to the imports whose object store it holds
 // the credentials of, and that have not uploaded yet.
 func (r *ProfileImportReconciler) importsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	return r.waitingImports(ctx, secret.GetNamespace(), importSecretIndex, secret.GetName(), true)
+	return r.waitingImports(ctx, secret.GetNamespace(), sourceSecretIndex, secret.GetName(), true)
 }
 
 // importsOfAccount maps an account to its imports that wait for it.
 func (r *ProfileImportReconciler) importsOfAccount(ctx context.Context, account client.Object) []reconcile.Request {
-	return r.waitingImports(ctx, account.GetNamespace(), importAccountIndex, account.GetName(), true)
+	return r.waitingImports(ctx, account.GetNamespace(), accountRefIndex, account.GetName(), true)
 }
 
 func (r *ProfileImportReconciler) waitingImports(ctx context.Context, namespace, index, name string, skipInvalid bool) []reconcile.Request {
@@ -202,18 +184,24 @@ func accountMayUnblockImports() predicate.Predicate {
 			if !ok1 || !ok2 {
 				return false
 			}
-			if oldAccount.Generation != newAccount.Generation {
+			if oldAccount.Generation != newAccount.Generation || readinessChanged(oldAccount, newAccount) {
 				return true
-			}
-			for _, t := range []string{importsv1alpha1.ConditionReady, importsv1alpha1.ConditionStalled} {
-				if conditionStatus(oldAccount.Status.Conditions, t) != conditionStatus(newAccount.Status.Conditions, t) {
-					return true
-				}
 			}
 			return len(newAccount.Status.UploadLedger) < len(oldAccount.Status.UploadLedger) ||
 				leftOf(newAccount) > leftOf(oldAccount)
 		},
 	}
+}
+
+// readinessChanged tells whether an account turned Ready or Stalled, or
+// stopped being either.
+func readinessChanged(oldAccount, newAccount *importsv1alpha1.LocalyticsAccount) bool {
+	for _, t := range []string{importsv1alpha1.ConditionReady, importsv1alpha1.ConditionStalled} {
+		if conditionStatus(oldAccount.Status.Conditions, t) != conditionStatus(newAccount.Status.Conditions, t) {
+			return true
+		}
+	}
+	return false
 }
 
 func conditionStatus(conditions []metav1.Condition, conditionType string) metav1.ConditionStatus {
@@ -230,113 +218,25 @@ func leftOf(account *importsv1alpha1.LocalyticsAccount) int32 {
 	return *account.Status.UploadsLeft
 }
 
-// importState is what the phases of one reconcile share.
-type importState struct {
-	pi *importsv1alpha1.ProfileImport
-	// before is the object as last written to (or read from) the API
-	// server: the base of the next status patch.
-	before *importsv1alpha1.ProfileImport
-	now    time.Time
-	log    logr.Logger
+// importScope is what the phases of one reconcile share.
+type importScope struct {
+	*objectScope[*importsv1alpha1.ProfileImport]
 
-	// Set by reconcileSource.
+	// Set by reconcileSource: the validation of the file at revision.
 	report   importfile.Report
 	revision string
 	// Set by reconcileAccount.
 	account *importsv1alpha1.LocalyticsAccount
 	api     localytics.Interface
-
-	// result is when the phases want to come back, without a failure.
-	result ctrl.Result
-	// progress is the Reconciling condition of an import in progress.
-	progress *progressNote
-	// done stops the remaining phases.
-	done bool
 }
 
-// progressNote is why an import is still in progress.
-type progressNote struct{ reason, message string }
-
-// importPhase is one step of a reconcile. It returns a failure for finish
-// to classify, sets st.done when the later phases have nothing to do, and
-// merges the time it wants to come back into st.result.
-type importPhase func(ctx context.Context, st *importState) error
-
-// errStaleCache means the cached ProfileImport is older than the API
-// server's: nothing is decided on it, the import is read again shortly.
-var errStaleCache = errors.New("the cached ProfileImport is stale")
-
-// Reconcile reads the import and runs its phases, then writes its status
-// once (and, before an upload, the upload intent).
-func (r *ProfileImportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	log := ctrl.LoggerFrom(ctx)
-	pi := &importsv1alpha1.ProfileImport{}
-	if err := r.Get(ctx, req.NamespacedName, pi); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.backoff.reset(req)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !pi.DeletionTimestamp.IsZero() {
-		// A Localytics job cannot be cancelled and nothing else outside the
-		// cluster belongs to an import: no finalizer, nothing to clean up.
-		return ctrl.Result{}, nil
-	}
-
-	st := &importState{pi: pi, before: pi.DeepCopy(), now: r.Clock.Now(), log: log}
-	defer func() {
-		if retErr != nil || equality.Semantic.DeepEqual(st.before.Status, pi.Status) {
-			return
-		}
-		// Optimistic lock: a status decided on a stale copy of the import
-		// (the cache lags behind this reconciler's own writes) must not
-		// overwrite a newer one, least of all an activity id.
-		err := r.Status().Patch(ctx, pi, client.MergeFromWithOptions(st.before, client.MergeFromWithOptimisticLock{}))
-		switch {
-		case apierrors.IsConflict(err):
-			log.V(1).Info("the import changed while it was reconciled; reconciling again")
-			result = ctrl.Result{RequeueAfter: conflictRequeue}
-		case apierrors.IsNotFound(err):
-			result = ctrl.Result{}
-		case err != nil:
-			retErr = err
-		default:
-			recordJobEnd(st.before, pi)
-		}
-	}()
-
-	if isTerminal(pi) {
-		r.reconcileTerminal(pi)
-		return ctrl.Result{}, nil
-	}
-
-	phases := []importPhase{
-		r.reconcileSource,
-		r.reconcileAccount,
-		r.reconcileUpload,
-		r.reconcilePoll,
-	}
-	var err error
-	for _, phase := range phases {
-		if err = phase(ctx, st); err != nil || st.done {
-			break
-		}
-	}
-	if errors.Is(err, errStaleCache) {
-		// Leave the status alone: it was read from a stale cache.
-		pi.Status = *st.before.Status.DeepCopy()
-		return ctrl.Result{RequeueAfter: conflictRequeue}, nil
-	}
-	return r.finish(ctx, req, st, err), nil
+// Reconcile runs the import's phases on the shared frame.
+func (r *ProfileImportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return r.frame.Reconcile(ctx, req)
 }
 
 // isTerminal says the job of the import ended: nothing is left to do.
 func isTerminal(pi *importsv1alpha1.ProfileImport) bool {
 	return pi.Status.ActivityID != "" &&
 		(pi.Status.Phase == importsv1alpha1.PhaseCompleted || pi.Status.Phase == importsv1alpha1.PhaseFailed)
-}
-
-// setResult merges a wish to come back after d into the state's result.
-func (st *importState) setResult(d time.Duration) {
-	st.result = minResult(st.result, ctrl.Result{RequeueAfter: max(d, time.Millisecond)})
 }

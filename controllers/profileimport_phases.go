@@ -3,12 +3,12 @@ package controllers
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -16,29 +16,23 @@ import (
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/internal/importfile"
+	"github.com/localytics-operator/localytics-operator/internal/jitter"
 	"github.com/localytics-operator/localytics-operator/internal/ledger"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/source"
 )
-
-// maxUploadBytes is the vendor's size limit of one upload (API-NOTES.md):
-// a larger file is refused before it spends an upload slot.
-const maxUploadBytes = 100_000_000
-
-// uploadTimeout bounds one upload. One that times out after the request
-// was sent has an unknown outcome, like a dropped connection.
-const uploadTimeout = 10 * time.Minute
-
-// sourceReadTimeout bounds the validation pass over a source.
-const sourceReadTimeout = 10 * time.Minute
 
 // reconcileSource opens the file and validates it in one streaming pass,
 // recording its digest, size, validation summary and the source's revision,
 // unless the status already holds those for the current revision. A file
 // that must not be uploaded stalls the import here, before any quota is
 // spent. Once the file was uploaded it is never read again.
-func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *importState) error {
-	pi := st.pi
+func (r *ProfileImportReconciler) reconcileSource(ctx context.Context, st *importScope) (ctrl.Result, error) {
+	return ctrl.Result{}, r.validateSource(ctx, st)
+}
+
+func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *importScope) error {
+	pi := st.obj
 	if pi.Status.ActivityID != "" {
 		return nil
 	}
@@ -113,8 +107,8 @@ func recordedReport(status importsv1alpha1.ProfileImportStatus) (importfile.Repo
 // judgeReport stalls an import whose file must not be uploaded, before any
 // quota is spent, and records the events of a new file (described, for
 // people, by description).
-func (r *ProfileImportReconciler) judgeReport(st *importState, description string, newFile bool) error {
-	pi, report := st.pi, st.report
+func (r *ProfileImportReconciler) judgeReport(st *importScope, description string, newFile bool) error {
+	pi, report := st.obj, st.report
 	var rejected *phaseError
 	switch {
 	case report.Bytes > maxUploadBytes:
@@ -135,7 +129,7 @@ func (r *ProfileImportReconciler) judgeReport(st *importState, description strin
 			rejected.recheck = r.SourceRecheck
 		}
 		if pi.Status.UploadIntent == nil {
-			if newFile || st.before.Status.Phase != importsv1alpha1.PhaseInvalid {
+			if newFile || st.base.Status.Phase != importsv1alpha1.PhaseInvalid {
 				r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventRejected, "Validate", "%s", rejected.message)
 			}
 			pi.Status.Phase = importsv1alpha1.PhaseInvalid
@@ -198,35 +192,19 @@ func sourceFailure(err error, recheck time.Duration) error {
 	return err
 }
 
-// reconcileAccount finds the account and builds a client with its
-// credentials. An import waits for an account that is not Ready yet, and
-// stalls with an account that only a person can fix.
-func (r *ProfileImportReconciler) reconcileAccount(ctx context.Context, st *importState) error {
-	pi := st.pi
-	name := pi.Spec.AccountRef.Name
-	account := &importsv1alpha1.LocalyticsAccount{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: pi.Namespace, Name: name}, account); err != nil {
-		if apierrors.IsNotFound(err) {
-			return stalled(ReasonAccountNotFound, nil, "LocalyticsAccount %q not found in namespace %q", name, pi.Namespace)
-		}
-		return err
+// reconcileAccount finds the account and its client. An import waits for
+// an account that is not Ready yet, and stalls with an account that only a
+// person can fix.
+func (r *ProfileImportReconciler) reconcileAccount(ctx context.Context, st *importScope) (ctrl.Result, error) {
+	if isTerminal(st.obj) {
+		return ctrl.Result{}, nil
 	}
-	if c := meta.FindStatusCondition(account.Status.Conditions, importsv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
-		return stalled(ReasonAccountNotReady, nil, "LocalyticsAccount %q is stalled: %s", name, c.Message)
-	}
-	if !meta.IsStatusConditionTrue(account.Status.Conditions, importsv1alpha1.ConditionReady) {
-		return waiting(ReasonAccountNotReady, st.now.Add(accountWaitRequeue), nil, "waiting for LocalyticsAccount %q to be Ready", name)
-	}
-	creds, err := readCredentials(ctx, r.APIReader, account)
+	ready, err := r.accounts.resolve(ctx, st.obj.Namespace, st.obj.Spec.AccountRef.Name, st.now)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
-	api, err := r.Clients.For(account, creds.creds)
-	if err != nil {
-		return stalled(ReasonCredentialsInvalid, err, "the credentials of LocalyticsAccount %q cannot be used: %v", name, err)
-	}
-	st.account, st.api = account, api
-	return nil
+	st.account, st.api = ready.account, ready.api
+	return ctrl.Result{}, nil
 }
 
 // uploadAttempt is one upload of a file: its number and the time recorded in
@@ -249,8 +227,12 @@ type uploadAttempt struct {
 // reconcileUpload uploads the file, at most once per digest: it reserves a
 // slot in the account's ledger, records the intent, then sends the file and
 // records the activity id.
-func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *importState) error {
-	pi := st.pi
+func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *importScope) (ctrl.Result, error) {
+	return ctrl.Result{}, r.upload(ctx, st)
+}
+
+func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) error {
+	pi := st.obj
 	if pi.Status.ActivityID != "" {
 		return nil
 	}
@@ -284,9 +266,8 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	}
 	// The ledger and this process's budget agree unless another process
 	// uses the key without the ledger: the budget then says when to come.
-	// NextAllowed answers its own now when the call is allowed: compare it
-	// with a time taken after it.
-	if next := st.api.NextAllowed(localytics.BudgetProfileUploads); next.After(r.Clock.Now()) {
+	if wait := budgetWait(st.api, localytics.BudgetProfileUploads, r.Clock); wait > 0 {
+		next := r.Clock.Now().Add(wait)
 		r.markQueued(st, next)
 		return waiting(ReasonRateLimited, next, nil, "waiting for the profile upload budget of LocalyticsAccount %q", st.account.Name)
 	}
@@ -319,21 +300,15 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 	}
 	pi.Status.Phase = importsv1alpha1.PhaseUploading
 	pi.Status.NextUploadSlot = nil
-	if err := r.Status().Patch(ctx, pi, client.MergeFromWithOptions(st.before, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsConflict(err) {
-			return errStaleCache
-		}
+	if err := st.saveStatus(ctx, true); err != nil {
 		return err
 	}
-	st.before = pi.DeepCopy()
 	if attempt.consumesAnnotation {
-		base := pi.DeepCopy()
 		delete(pi.Annotations, importsv1alpha1.AnnotationRetryUnknownUpload)
-		if err := r.Patch(ctx, pi, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := st.saveMetadata(ctx); err != nil {
 			// Not sent: the next reconcile finds the intent and decides again.
 			return err
 		}
-		st.before = pi.DeepCopy()
 	}
 
 	// The digest is reconcileSource's, of this very revision: the upload
@@ -362,9 +337,6 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines)
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
 			"Uploaded %d lines to Localytics; activity %s", content.Report().ValidLines, activityID)
-		st.progress = &progressNote{reason: ReasonJobProcessing, message: jobProcessingMessage}
-		st.setResult(r.PollMin)
-		st.done = true
 		return nil
 
 	case localytics.IsUnknownOutcome(err):
@@ -411,8 +383,8 @@ func (r *ProfileImportReconciler) reconcileUpload(ctx context.Context, st *impor
 // retry after an attempt whose outcome is unknown (an intent recorded but no
 // activity id: this process or an earlier one lost the answer). A file with
 // increment changes is retried only when a person allowed it.
-func (r *ProfileImportReconciler) planUpload(ctx context.Context, st *importState) (uploadAttempt, error) {
-	pi := st.pi
+func (r *ProfileImportReconciler) planUpload(ctx context.Context, st *importScope) (uploadAttempt, error) {
+	pi := st.obj
 	intent := pi.Status.UploadIntent
 	if intent == nil {
 		return uploadAttempt{startedAt: st.now}, nil
@@ -457,7 +429,7 @@ func retryWhy(risky bool) string {
 // opens again when the vendor's does. A failure only makes the ledger free
 // the slot a little early; this process's budget still holds the next
 // upload back until the vendor's window allows it.
-func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importState, c ledger.Client, account types.NamespacedName,
+func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importScope, c ledger.Client, account types.NamespacedName,
 	slot ledger.Slot, sentAt time.Time) {
 	if _, err := ledger.RecordSent(ctx, c, account, slot, sentAt); err != nil {
 		st.log.Error(err, "recording the upload time in the ledger")
@@ -469,23 +441,21 @@ func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importStat
 // optimistic lock (a concurrent change of the import's metadata must not
 // make it fail; only this reconcile writes the import's status) and retried
 // on transient errors.
-func (r *ProfileImportReconciler) recordActivity(ctx context.Context, st *importState) error {
+func (r *ProfileImportReconciler) recordActivity(ctx context.Context, st *importScope) error {
 	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
-		return r.Status().Patch(ctx, st.pi, client.MergeFrom(st.before))
+		return st.saveStatus(ctx, false)
 	})
 	if err != nil {
-		st.log.Error(err, "recording the activity id", "activityID", st.pi.Status.ActivityID)
-		return err
+		st.log.Error(err, "recording the activity id", "activityID", st.obj.Status.ActivityID)
 	}
-	st.before = st.pi.DeepCopy()
-	return nil
+	return err
 }
 
 // markQueued shows that the import waits for an upload slot.
-func (r *ProfileImportReconciler) markQueued(st *importState, next time.Time) {
-	pi := st.pi
+func (r *ProfileImportReconciler) markQueued(st *importScope, next time.Time) {
+	pi := st.obj
 	slot := metav1.NewTime(ceilSecond(next))
-	if st.before.Status.Phase != importsv1alpha1.PhaseQueued || st.before.Status.NextUploadSlot == nil {
+	if st.base.Status.Phase != importsv1alpha1.PhaseQueued || st.base.Status.NextUploadSlot == nil {
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventQueued, "Reserve",
 			"Waiting for an upload slot of LocalyticsAccount %q; the next opens at %s", st.account.Name, slot.UTC().Format(time.RFC3339))
 	}
@@ -496,28 +466,30 @@ func (r *ProfileImportReconciler) markQueued(st *importState, next time.Time) {
 }
 
 // reconcilePoll asks Localytics for the state of the job, within the
-// status budget, until it ends.
-func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importState) error {
-	pi := st.pi
-	if pi.Status.ActivityID == "" {
-		return nil
+// status budget, until it ends. A job is first asked about PollMin after its
+// upload.
+func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importScope) (ctrl.Result, error) {
+	pi := st.obj
+	if pi.Status.ActivityID == "" || isTerminal(pi) {
+		return ctrl.Result{}, nil
 	}
-	st.progress = &progressNote{reason: ReasonJobProcessing, message: jobProcessingMessage}
 	pi.Status.Phase = importsv1alpha1.PhaseProcessing
-	if next := st.api.NextAllowed(localytics.BudgetProfileStatus); next.After(r.Clock.Now()) {
-		st.setResult(next.Sub(st.now) + jitter(r.PollMin/4))
-		return nil
+	now := r.Clock.Now() // the upload, in this reconcile, may have taken long
+	if sent := pi.Status.SubmittedAt; sent != nil && now.Sub(sent.Time) < r.PollMin {
+		return ctrl.Result{RequeueAfter: r.PollMin - now.Sub(sent.Time)}, nil
+	}
+	if wait := budgetWait(st.api, localytics.BudgetProfileStatus, r.Clock); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait + jitter.Up(r.PollMin/4)}, nil
 	}
 	job, err := st.api.ProfileJobStatus(ctx, pi.Status.ActivityID)
 	if err != nil {
 		if localytics.IsNotFound(err) {
-			return stalled(ReasonJobNotFound, err, "Localytics does not know the job of this import (status.activityID)")
+			return ctrl.Result{}, stalled(ReasonJobNotFound, err, "Localytics does not know the job of this import (status.activityID)")
 		}
-		return err
+		return ctrl.Result{}, err
 	}
 	if !job.Status.Terminal() {
-		st.setResult(r.pollInterval(pi, st.now))
-		return nil
+		return ctrl.Result{RequeueAfter: r.pollInterval(pi, st.now)}, nil
 	}
 	pi.Status.Statistics = &importsv1alpha1.ProfileImportStatistics{
 		Successful: job.Stats.Successful,
@@ -527,36 +499,38 @@ func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importS
 	}
 	pi.Status.ErrorLogURL = job.ErrorLogURL
 	pi.Status.CompletedAt = &metav1.Time{Time: st.now}
-	st.progress = nil
 	if job.Status == localytics.JobFailed {
 		pi.Status.Phase = importsv1alpha1.PhaseFailed
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventFailed, "Poll", "The Localytics job failed; see status.errorLogURL")
-		return stalled(ReasonJobFailed, nil, "the Localytics job failed; its error log is at status.errorLogURL")
+		return ctrl.Result{}, errJobFailed
 	}
 	pi.Status.Phase = importsv1alpha1.PhaseCompleted
 	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventCompleted, "Poll",
 		"Localytics imported %d profiles of %d lines, %d failed", job.Stats.Successful, job.Stats.Total, job.Stats.Failed)
-	return nil
+	return ctrl.Result{}, nil
 }
 
-// pollInterval is the wait before the next status request: about a quarter
-// of the time the job has run so far, between PollMin and PollMax, so that
-// a quick job is seen soon and a slow one costs few requests.
+// errJobFailed is the stall of an import whose job failed: nothing is left
+// to do but to read its error log.
+var errJobFailed = stalled(ReasonJobFailed, nil, "the Localytics job failed; its error log is at status.errorLogURL")
+
+// reconcileTerminal keeps the conditions of an import whose job ended: it is
+// Ready once Completed, stalled once Failed, whatever its generation.
+func (r *ProfileImportReconciler) reconcileTerminal(_ context.Context, st *importScope) (ctrl.Result, error) {
+	if isTerminal(st.obj) && st.obj.Status.Phase == importsv1alpha1.PhaseFailed {
+		return ctrl.Result{}, errJobFailed
+	}
+	return ctrl.Result{}, nil
+}
+
+// pollInterval is the wait before the next status request for the
+// import's job (see the function pollInterval).
 func (r *ProfileImportReconciler) pollInterval(pi *importsv1alpha1.ProfileImport, now time.Time) time.Duration {
-	d := r.PollMin
+	started := now
 	if pi.Status.SubmittedAt != nil {
-		d = now.Sub(pi.Status.SubmittedAt.Time) / 4
+		started = pi.Status.SubmittedAt.Time
 	}
-	d = min(max(d, r.PollMin), r.PollMax)
-	return d + jitter(d/10)
-}
-
-// jitter is a random duration in [0, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return rand.N(d + 1)
+	return pollInterval(started, now, r.PollMin, r.PollMax)
 }
 
 func ceilSecond(t time.Time) time.Time {

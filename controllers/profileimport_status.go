@@ -1,12 +1,6 @@
 package controllers
 
 import (
-	"context"
-
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 )
 
@@ -51,12 +45,6 @@ const (
 	ReasonFileTooLarge = "FileTooLarge"
 	// ReasonUploadRefused: the client refused to make the upload (stalled).
 	ReasonUploadRefused = "UploadRefused"
-	// ReasonAccountNotFound: the LocalyticsAccount is missing (stalled until
-	// it is created).
-	ReasonAccountNotFound = "AccountNotFound"
-	// ReasonAccountNotReady: the account is not Ready yet (waiting) or is
-	// stalled (stalled).
-	ReasonAccountNotReady = "AccountNotReady"
 	// ReasonUploadOutcomeUnknown: an upload may or may not have reached
 	// Localytics. Stalled for a file with increment changes until a person
 	// sets the retry annotation; transient otherwise.
@@ -83,72 +71,18 @@ const unknownOutcomeMessage = "the upload of this file may or may not have reach
 	"Check the profiles in Localytics; to upload the file again, set the annotation " +
 	importsv1alpha1.AnnotationRetryUnknownUpload + `: "true" (it is honoured once)`
 
-// finish sets every condition of the import from the outcome of its
-// phases, and returns when to reconcile it again. It is the one place that
-// turns a classified failure into conditions and a requeue.
-func (r *ProfileImportReconciler) finish(ctx context.Context, req ctrl.Request, st *importState, err error) ctrl.Result {
-	log := ctrl.LoggerFrom(ctx)
-	pi := st.pi
-	if err == nil {
-		r.backoff.reset(req)
-		if pi.Status.Phase == importsv1alpha1.PhaseCompleted {
-			markImportReady(pi, ReasonCompleted, "The Localytics job completed; see status.statistics")
-			return ctrl.Result{}
-		}
-		note := st.progress
-		if note == nil {
-			note = &progressNote{reason: "Progressing", message: "The import is in progress"}
-		}
-		markImportReconciling(pi, note.reason, note.message)
-		return st.result
+// summarizeImport says how far an import whose phases succeeded is.
+func summarizeImport(st *importScope) summary {
+	pi := st.obj
+	switch {
+	case pi.Status.Phase == importsv1alpha1.PhaseCompleted:
+		return summary{ready: true, reason: ReasonCompleted, message: "The Localytics job completed; see status.statistics"}
+	case pi.Status.ActivityID != "":
+		return summary{reason: ReasonJobProcessing, message: jobProcessingMessage}
 	}
-
-	failure := classify(err)
-	switch failure.kind {
-	case failureStalled:
-		r.backoff.reset(req)
-		if previous := meta.FindStatusCondition(st.before.Status.Conditions, importsv1alpha1.ConditionStalled); previous == nil ||
-			previous.Status != metav1.ConditionTrue || previous.Reason != failure.reason {
-			log.Info("stalled", "reason", failure.reason, "message", failure.message)
-		}
-		markImportStalled(pi, failure.reason, failure.message)
-		return ctrl.Result{RequeueAfter: failure.recheck}
-	case failureWaiting:
-		log.V(1).Info("waiting", "reason", failure.reason, "until", failure.retryAt)
-		markImportReconciling(pi, failure.reason, failure.message)
-		return minResult(requeueAt(st.now, failure.retryAt), st.result)
-	default:
-		delay := r.backoff.next(req)
-		log.Info("retrying after a transient failure", "reason", failure.reason, "after", delay, "error", err.Error())
-		markImportReconciling(pi, failure.reason, failure.message)
-		return ctrl.Result{RequeueAfter: delay}
-	}
-}
-
-// reconcileTerminal keeps a finished import's conditions current with its
-// generation: nothing else changes once the job ended.
-func (r *ProfileImportReconciler) reconcileTerminal(pi *importsv1alpha1.ProfileImport) {
-	for i := range pi.Status.Conditions {
-		pi.Status.Conditions[i].ObservedGeneration = pi.Generation
-	}
-	pi.Status.ObservedGeneration = pi.Generation
+	return summary{reason: "Progressing", message: "The import is in progress"}
 }
 
 func importConditions(pi *importsv1alpha1.ProfileImport) kstatusConditions {
 	return kstatusConditions{&pi.Status.Conditions, pi.Generation, &pi.Status.ObservedGeneration}
-}
-
-// markImportReady: the job completed.
-func markImportReady(pi *importsv1alpha1.ProfileImport, reason, message string) {
-	importConditions(pi).ready(reason, message)
-}
-
-// markImportStalled: only a person can move the import on (or the job failed).
-func markImportStalled(pi *importsv1alpha1.ProfileImport, reason, message string) {
-	importConditions(pi).stalled(reason, message)
-}
-
-// markImportReconciling: the operator works on it and comes back.
-func markImportReconciling(pi *importsv1alpha1.ProfileImport, reason, message string) {
-	importConditions(pi).reconciling(reason, message)
 }

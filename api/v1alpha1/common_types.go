@@ -54,10 +54,11 @@ type ConfigMapKeyReference struct {
 
 // ObjectStoreSource names one object in an object store.
 type ObjectStoreSource struct {
-	// url of the object: s3://bucket/key?endpoint=...&region=... for any
-	// S3-compatible store, gs://bucket/key for Google Cloud Storage, or
-	// azblob://container/key for Azure Blob Storage. The file is streamed, never
-	// held whole in memory, so it may be of any size the API accepts (100 MB).
+	// url of the object: s3://bucket/key?endpoint=...&region=... for AWS S3 or
+	// any S3-compatible store. gs:// (Google Cloud Storage) and azblob:// (Azure
+	// Blob Storage) URLs are accepted but not supported yet: such a source
+	// stalls with SourceUnsupported. The file is streamed, never held whole in
+	// memory, so it may be of any size the API accepts (100 MB).
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['s3', 'gs', 'azblob']",message="url must be an s3://, gs:// or azblob:// URL, such as s3://bucket/path/file.json"
