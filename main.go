@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -48,6 +49,7 @@ func main() {
 		probeAddr            string
 		enableLeaderElection bool
 		ambientStoreCreds    bool
+		driftInterval        time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -59,8 +61,11 @@ func main() {
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that only one replica of the manager is active at a time.")
 	flag.BoolVar(&ambientStoreCreds, "object-store-ambient-credentials", false,
-		"Let ProfileImports read objects from AWS S3 without a secretRef, with the operator's own credentials "+
+		"Let ProfileImports and AudienceLists read objects from AWS S3 without a secretRef, with the operator's own credentials "+
 			"(environment, shared files, the pod's role). Off by default: whoever may create a ProfileImport could read what the operator's role can.")
+	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute,
+		"How often AudienceLists are compared with what Localytics holds, to repair lists deleted or renamed outside the cluster. "+
+			"One list-by-app call per account and app serves every list of the app in an interval.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -122,6 +127,18 @@ func main() {
 		SourceOptions: source.Options{AmbientCredentials: ambientStoreCreds},
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "ProfileImport")
+		os.Exit(1)
+	}
+
+	if err := (&controllers.AudienceListReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("audiencelist-controller"),
+		Clients:       clients,
+		DriftInterval: driftInterval,
+		SourceOptions: source.Options{AmbientCredentials: ambientStoreCreds},
+	}).SetupWithManager(ctx, mgr); err != nil {
+		setupLog.Error(err, "unable to set up the controller", "controller", "AudienceList")
 		os.Exit(1)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 )
@@ -73,6 +74,7 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 		// Nothing outside the cluster belongs to an account: no finalizer.
 		phases: []phase[*accountScope]{
 			r.reconcileBudget,
+			r.reconcileAudienceLists,
 			r.reconcileCredentials,
 		},
 		summarize: func(s *accountScope) summary {
@@ -82,6 +84,7 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 		gone: func(req ctrl.Request) {
 			r.verified.forget(req.NamespacedName)
 			r.Clients.forget(req.NamespacedName)
+			r.Clients.lists.forget(req.NamespacedName)
 			forgetUploadBudget(req.String())
 		},
 	}, r.Client, r.Clock, newTransientBackoff(r.BackoffBase, r.BackoffMax))
@@ -98,6 +101,8 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&importsv1alpha1.LocalyticsAccount{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
+		// The AudienceList controller's listings change the lists per app.
+		WatchesRawSource(source.Channel(r.Clients.lists.changes, &handler.EnqueueRequestForObject{})).
 		Named("localyticsaccount").
 		Complete(r)
 }

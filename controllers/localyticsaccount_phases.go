@@ -31,6 +31,13 @@ func (r *LocalyticsAccountReconciler) reconcileBudget(_ context.Context, s *acco
 	return requeueAt(s.now, summary.Refresh), nil
 }
 
+// reconcileAudienceLists shows the audience lists in use per app, as the
+// AudienceList controller last saw them.
+func (r *LocalyticsAccountReconciler) reconcileAudienceLists(_ context.Context, s *accountScope) (ctrl.Result, error) {
+	s.obj.Status.AudienceLists = r.Clients.lists.counts(client.ObjectKeyFromObject(s.obj))
+	return ctrl.Result{}, nil
+}
+
 // reconcileCredentials reads the Secret and verifies the credentials with
 // the API, unless this version of them was already verified, and remembers
 // the verified client for the other controllers.

@@ -84,6 +84,10 @@ type LocalyticsClients struct {
 
 	mu       sync.Mutex
 	verified map[types.NamespacedName]verifiedClient
+
+	// lists is what is known of the audience lists of each app, shared by
+	// the AudienceList and account controllers.
+	lists *appLists
 }
 
 // verifiedClient is the client of one version of an account and its Secret.
@@ -105,6 +109,7 @@ func NewLocalyticsClients(options ...localytics.Option) *LocalyticsClients {
 		options:  options,
 		started:  time.Now(),
 		verified: map[types.NamespacedName]verifiedClient{},
+		lists:    newAppLists(),
 	}
 }
 

@@ -46,6 +46,16 @@ const (
 	// request was sent has an unknown outcome, like a dropped connection.
 	uploadTimeout = 10 * time.Minute
 
+	// defaultDriftInterval is how often an AudienceList is compared with
+	// what Localytics holds.
+	defaultDriftInterval = 10 * time.Minute
+
+	// defaultUnknownCreateWait is how long a list whose create's answer was
+	// lost is looked for by name before it is created again: its list
+	// appears only once its job completed, and jobs usually take less than
+	// five minutes once running.
+	defaultUnknownCreateWait = 10 * time.Minute
+
 	// verifyTimeout bounds the probe of an account's credentials, retries
 	// inside the client included.
 	verifyTimeout = 30 * time.Second

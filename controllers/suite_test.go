@@ -132,6 +132,20 @@ var _ = BeforeSuite(func() {
 		MaxConcurrentReconciles: 4,
 		SourceRecheck:           500 * time.Millisecond,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
+	Expect((&controllers.AudienceListReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("audiencelist-controller"),
+		Clients:                 clients,
+		BackoffBase:             100 * time.Millisecond,
+		BackoffMax:              time.Second,
+		PollMin:                 100 * time.Millisecond,
+		PollMax:                 500 * time.Millisecond,
+		DriftInterval:           2 * time.Second,
+		UnknownCreateWait:       5 * time.Second,
+		MaxConcurrentReconciles: 4,
+		SourceRecheck:           500 * time.Millisecond,
+	}).SetupWithManager(ctx, mgr)).To(Succeed())
 
 	mgrCtx, stopManager := context.WithCancel(ctx)
 	done := make(chan struct{})

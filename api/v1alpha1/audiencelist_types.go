@@ -4,6 +4,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// AudienceListFinalizer holds an AudienceList until its list is deleted in
+// Localytics (or left there, with deletionPolicy Orphan).
+const AudienceListFinalizer = "imports.localytics.dev/audience-list"
+
+// DefaultAudienceListsPerApp is the most audience lists one app may hold, as
+// Localytics documents it.
+const DefaultAudienceListsPerApp = 500
+
 // AudienceSourceFormat is the format of an audience list file.
 // +kubebuilder:validation:Enum=jsonl;lines
 type AudienceSourceFormat string
@@ -88,6 +96,45 @@ type AudienceListStatistics struct {
 	FailedLines int64 `json:"failedLines"`
 }
 
+// AudienceListOperation is one kind of remote write of an AudienceList.
+// +kubebuilder:validation:Enum=Create;Replace;Rename;Delete
+type AudienceListOperation string
+
+const (
+	// OperationCreate creates the list (A1).
+	OperationCreate AudienceListOperation = "Create"
+	// OperationReplace replaces the list's whole content (A3).
+	OperationReplace AudienceListOperation = "Replace"
+	// OperationRename renames the list (A4).
+	OperationRename AudienceListOperation = "Rename"
+)
+
+// AudienceListIntent is a remote write, recorded before it is made so that an
+// operator that stops between making it and hearing back knows that its
+// outcome is unknown, and never makes it twice without deciding so.
+type AudienceListIntent struct {
+	// operation is the write: Create, Replace or Rename.
+	// +required
+	Operation AudienceListOperation `json:"operation"`
+
+	// contentDigest is the digest of the file sent by a Create or Replace.
+	// +optional
+	ContentDigest string `json:"contentDigest,omitempty"`
+
+	// name is the audience name a Create or Rename sends.
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// startedAt is when the write was decided.
+	// +required
+	StartedAt metav1.Time `json:"startedAt"`
+
+	// activityID is the Localytics job of a Create or Replace, once the call
+	// answered; empty while the outcome of the call is unknown.
+	// +optional
+	ActivityID string `json:"activityID,omitempty"`
+}
+
 // AudienceListStatus is the observed state of an AudienceList.
 type AudienceListStatus struct {
 	// observedGeneration is the generation last reconciled successfully.
@@ -105,7 +152,8 @@ type AudienceListStatus struct {
 	// +optional
 	AudienceListID string `json:"audienceListID,omitempty"`
 
-	// remoteName is the list's name as Localytics last reported it.
+	// remoteName is the list's name as Localytics last reported it (or as
+	// the operator last set it).
 	// +optional
 	RemoteName string `json:"remoteName,omitempty"`
 
@@ -113,21 +161,61 @@ type AudienceListStatus struct {
 	// +optional
 	RemoteVersion int64 `json:"remoteVersion,omitempty"`
 
-	// recordCount is the number of customer ids in the list.
+	// recordCount is the number of customer ids in the list, as Localytics
+	// last reported it (or as the last upload counted them).
 	// +optional
 	RecordCount int64 `json:"recordCount,omitempty"`
 
-	// contentDigest is the sha256 digest of the source last uploaded.
+	// contentDigest is the sha256 digest of the source last uploaded to the
+	// list.
 	// +optional
 	ContentDigest string `json:"contentDigest,omitempty"`
+
+	// sourceDigest is the sha256 digest of the source at sourceRevision, as
+	// last validated.
+	// +optional
+	SourceDigest string `json:"sourceDigest,omitempty"`
+
+	// sourceRevision is the revision of the source that sourceDigest and
+	// validation describe (a ConfigMap's resourceVersion, an object's ETag):
+	// a source still at this revision is not read again.
+	// +optional
+	SourceRevision string `json:"sourceRevision,omitempty"`
+
+	// lines is the number of customer ids in the source, duplicates
+	// included, blank lines excluded.
+	// +optional
+	Lines int64 `json:"lines,omitempty"`
+
+	// bytes is the size of the source.
+	// +optional
+	Bytes int64 `json:"bytes,omitempty"`
+
+	// validation sums up the validation of the source.
+	// +optional
+	Validation *ValidationSummary `json:"validation,omitempty"`
+
+	// intent is the remote write in progress, recorded before it is made.
+	// +optional
+	Intent *AudienceListIntent `json:"intent,omitempty"`
 
 	// lastActivityID is the Localytics job id of the last upload.
 	// +optional
 	LastActivityID string `json:"lastActivityID,omitempty"`
 
+	// failedDigest is the digest of a source whose upload job failed: it is
+	// not uploaded again until the source changes.
+	// +optional
+	FailedDigest string `json:"failedDigest,omitempty"`
+
 	// statistics are the counts of the last upload.
 	// +optional
 	Statistics *AudienceListStatistics `json:"statistics,omitempty"`
+
+	// lastDriftCheck is when the list was last compared with what Localytics
+	// holds (one list-by-app call shared by every list of the app).
+	// +optional
+	LastDriftCheck *metav1.Time `json:"lastDriftCheck,omitempty"`
 }
 
 // AudienceList is one named Localytics audience list, kept in sync with its source.

@@ -118,6 +118,11 @@ type ValidationSummary struct {
 	// +optional
 	InvalidLines int64 `json:"invalidLines"`
 
+	// duplicateLines is the number of lines of an AudienceList's lines file
+	// that repeat a customer id seen before; each id is kept once.
+	// +optional
+	DuplicateLines int64 `json:"duplicateLines,omitempty"`
+
 	// hasIncrement is true when the file has increment changes, which are
 	// counted twice if the file is applied twice.
 	// +optional
