@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-upload.sh compares the operator's validate+upload with curl sending the
-# same file to the same simulator, as DESIGN.md's speed target asks:
+# same file to the same simulator, as the speed target of docs/benchmarks.md asks:
 #
 #   - builds cmd/localytics-sim and hack/uploadbench (validate+upload with the
 #     real client, one pass: file -> importfile.NewReader -> UploadProfiles);

@@ -3,19 +3,25 @@
 #
 #   1. builds bin/cluster, bin/localytics-sim and bin/manager (cached builds are quick);
 #   2. starts a local control plane (etcd + kube-apiserver with the CRDs), the Localytics
-#      simulator with fast jobs, an S3-compatible object store (versitygw) holding one
-#      import file, and the operator, all real processes on loopback;
+#      simulator with fast jobs, an S3-compatible object store (versitygw) holding two
+#      files (a profile import and an audience list), and the operator with a short drift
+#      interval, all real processes on loopback;
 #   3. applies the samples through the config/demo overlay (credentials and endpoints of the
-#      simulator and the store), waits for every ProfileImport to be Ready, and prints what
-#      Kubernetes and the simulator now hold, next to what the sample files should produce;
-#   4. stops everything it started, or with DEMO_KEEP=1 keeps it running until Ctrl-C.
+#      simulator and the store), waits for every ProfileImport and AudienceList to be Ready,
+#      and prints what Kubernetes and the simulator now hold, next to what the sample files
+#      should produce;
+#   4. stops everything it started, or with DEMO_KEEP=1 keeps it running until Ctrl-C and
+#      prints what to try (replace, rename, delete a list outside the cluster, delete it).
 #
 # Environment (all optional):
 #   DEMO_KEEP=1          keep everything running after the demo; Ctrl-C stops it
 #   DEMO_DIR=bin/demo    logs, kubeconfig and the simulator's state end up here
 #   DEMO_BIN=bin         where the three binaries are built
 #   DEMO_BUILD=0         use the binaries already in DEMO_BIN instead of building them
-#   DEMO_TIMEOUT=180s    how long to wait for the ProfileImports
+#   DEMO_TIMEOUT=180s    how long to wait for the ProfileImports, then for the AudienceLists
+#   DEMO_DRIFT_INTERVAL=5s  the operator's --drift-interval: how soon a list deleted or
+#                        renamed outside the cluster (in the simulator) is repaired
+#   DEMO_MANAGER_ARGS    more flags for the operator, e.g. --zap-log-level=debug
 #   KUBEBUILDER_ASSETS   etcd, kube-apiserver and kubectl (default bin/k8s/1.37.2;
 #                        `make control-plane` builds them)
 #   VERSITYGW            the object store (default bin/versitygw/1.8.0/versitygw;
@@ -28,17 +34,18 @@ cd "$ROOT"
 DEMO_DIR=$(mkdir -p "${DEMO_DIR:-bin/demo}" && cd "${DEMO_DIR:-bin/demo}" && pwd)
 DEMO_BIN=$(mkdir -p "${DEMO_BIN:-bin}" && cd "${DEMO_BIN:-bin}" && pwd)
 DEMO_TIMEOUT=${DEMO_TIMEOUT:-180s}
+DEMO_DRIFT_INTERVAL=${DEMO_DRIFT_INTERVAL:-5s}
 ASSETS=${KUBEBUILDER_ASSETS:-$ROOT/bin/k8s/${KUBE_VERSION:-1.37.2}}
 KUBECONFIG_FILE=$DEMO_DIR/kubeconfig
 KUBECTL=$ASSETS/kubectl
 VERSITYGW=${VERSITYGW:-$ROOT/bin/versitygw/${VERSITYGW_VERSION:-1.8.0}/versitygw}
-# The sample apps (config/samples/imports_v1alpha1_profileimport_csv.yaml and
-# imports_v1alpha1_profileimport_objectstore.yaml).
+# The sample apps: APP_ID of imports_v1alpha1_profileimport_csv.yaml and
+# imports_v1alpha1_audiencelist.yaml, CRM_APP_ID of the two *_objectstore.yaml samples.
 APP_ID=329713ff0a13384015c3158-62b52efa-3912-11e8-7723-007c928ca240
 CRM_APP_ID=5f3c2b1a09e8d7c6b5a4938-0a1b2c3d-4e5f-11e8-a6b7-00c8d9e0f1a2
-# The store's root account, and where the sample's object is.
+# The store's root account, and where the samples' objects are.
 STORE_KEY=demo-store STORE_SECRET=demo-store-secret
-CRM_BUCKET=crm-exports CRM_OBJECT=2026/11/profiles.json
+CRM_BUCKET=crm-exports CRM_OBJECT=2026/11/profiles.json CHURN_OBJECT=2026/11/churn-risk.txt
 
 # The control plane is started through envtest, whose default start timeout (20s) is
 # too short for a busy machine; these variables raise it without changing hack/cluster.
@@ -156,7 +163,7 @@ fi
 for f in cluster localytics-sim manager; do
   [[ -x $DEMO_BIN/$f ]] || die "no $DEMO_BIN/$f (DEMO_BUILD=0 needs them built)"
 done
-rm -f "$DEMO_DIR"/*.log "$DEMO_DIR"/sim-*.json "$DEMO_DIR/pids" "$KUBECONFIG_FILE"
+rm -f "$DEMO_DIR"/*.log "$DEMO_DIR"/sim-*.json "$DEMO_DIR"/sim-*.json.compared "$DEMO_DIR/pids" "$KUBECONFIG_FILE"
 
 # ---------------------------------------------------------------------------------------
 say "starting the control plane (etcd + kube-apiserver, CRDs from config/crd/bases)"
@@ -175,7 +182,7 @@ echo "simulator: $SIM_URL"
 
 # The store keeps its buckets as directories under $DEMO_DIR/store. curl signs its
 # requests with the store's root account (SigV4), as any S3 client would.
-say "starting the object store (versitygw, bucket $CRM_BUCKET with the sample's file)"
+say "starting the object store (versitygw, bucket $CRM_BUCKET with the samples' files)"
 rm -rf "$DEMO_DIR/store" && mkdir -p "$DEMO_DIR/store"
 for ((attempt = 1; ; attempt++)); do
   STORE_URL=http://127.0.0.1:$(free_port)
@@ -197,17 +204,22 @@ s3() { # s3 CURL_ARGS...: a request signed as the store's root account
 }
 s3 -X PUT "$STORE_URL/$CRM_BUCKET" >/dev/null
 s3 -T config/demo/crm-profiles.json "$STORE_URL/$CRM_BUCKET/$CRM_OBJECT" >/dev/null
+s3 -T config/demo/churn-risk.txt "$STORE_URL/$CRM_BUCKET/$CHURN_OBJECT" >/dev/null
 echo "object store: $STORE_URL, s3://$CRM_BUCKET/$CRM_OBJECT (config/demo/crm-profiles.json)"
+echo "              and s3://$CRM_BUCKET/$CHURN_OBJECT (config/demo/churn-risk.txt)"
 
 # Metrics stay off (their default); the probes get a free port so that two demos, or a
-# demo and a test, can run side by side.
-say "starting the operator (bin/manager, log ${DEMO_DIR#"$ROOT"/}/manager.log)"
+# demo and a test, can run side by side. The drift interval is short (the default is 10m)
+# so that a list deleted or renamed in the simulator is repaired while you watch.
+say "starting the operator (bin/manager --drift-interval $DEMO_DRIFT_INTERVAL, log ${DEMO_DIR#"$ROOT"/}/manager.log)"
 # The port was free a moment ago; should something take it meanwhile, try another.
 for ((attempt = 1; ; attempt++)); do
   PROBE_PORT=$(free_port)
+  # shellcheck disable=SC2086 # DEMO_MANAGER_ARGS is split into flags on purpose
   start "operator" "$DEMO_DIR/manager.log" \
     "$DEMO_BIN/manager" --kubeconfig "$KUBECONFIG_FILE" \
-    --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --metrics-bind-address 0
+    --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --metrics-bind-address 0 \
+    --drift-interval "$DEMO_DRIFT_INTERVAL" ${DEMO_MANAGER_ARGS:-}
   MANAGER_PID=${PIDS[-1]}
   for ((i = 0; ; i++)); do
     curl -fsS "http://127.0.0.1:$PROBE_PORT/readyz" >/dev/null 2>&1 && break 2
@@ -228,14 +240,14 @@ echo "operator ready (probes on 127.0.0.1:$PROBE_PORT, metrics off)"
 
 # ---------------------------------------------------------------------------------------
 # config/demo points the account at the simulator's default address and the object-store
-# import at versitygw's; both run on ports chosen just now, so one more overlay, generated
-# here, patches the endpoints.
+# import and list at versitygw's; both run on ports chosen just now, so one more overlay,
+# generated here, patches the endpoints.
 # kustomize takes only relative paths to a base, so the overlay lives two levels below
 # the repository (in bin/, which git ignores) whatever DEMO_DIR is.
 mkdir -p "$ROOT/bin"
 OVERLAY=$(mktemp -d "$ROOT/bin/demo-overlay.XXXXXX")
 cat >"$OVERLAY/kustomization.yaml" <<EOF
-# Generated by hack/demo.sh: config/demo with the endpoint of this run's simulator.
+# Generated by hack/demo.sh: config/demo with the endpoints of this run's simulator and store.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -255,17 +267,24 @@ patches:
     - op: replace
       path: /spec/source/objectStore/url
       value: s3://$CRM_BUCKET/$CRM_OBJECT?endpoint=$STORE_URL
+- target:
+    kind: AudienceList
+    name: churn-risk-2026-11
+  patch: |-
+    - op: replace
+      path: /spec/source/objectStore/url
+      value: s3://$CRM_BUCKET/$CHURN_OBJECT?endpoint=$STORE_URL
 EOF
 say "applying the samples: kubectl kustomize config/demo (simulator $SIM_URL, store $STORE_URL) | kubectl apply -f -"
 # kustomize refuses files outside an overlay's directory unless told otherwise, and
 # config/demo reuses the files in config/samples rather than copying them.
 "$KUBECTL" kustomize --load-restrictor=LoadRestrictionsNone "$OVERLAY" | kubectl apply -f -
-echo "(the AudienceList sample is left out: its controller arrives with a later issue)"
 
 show_failure() {
   echo >&2
   kubectl get localytics -o wide >&2 || true
   kubectl describe profileimports >&2 || true
+  kubectl describe audiencelists >&2 || true
   echo "--- last lines of the operator's log (${DEMO_DIR}/manager.log) ---" >&2
   tail -n 40 "$DEMO_DIR/manager.log" >&2 || true
   echo "--- last lines of the simulator's log (${DEMO_DIR}/sim.log) ---" >&2
@@ -280,10 +299,20 @@ if ! kubectl wait --for=condition=Ready profileimport --all --timeout="$DEMO_TIM
 fi
 echo "Ready after $((SECONDS - start_wait))s"
 
+say "waiting for the AudienceLists (kubectl wait --for=condition=Ready audiencelist --all --timeout=$DEMO_TIMEOUT)"
+start_wait=$SECONDS
+if ! kubectl wait --for=condition=Ready audiencelist --all --timeout="$DEMO_TIMEOUT"; then
+  show_failure
+  die "the AudienceLists were not Ready within $DEMO_TIMEOUT"
+fi
+echo "Ready after $((SECONDS - start_wait))s"
+
 say "kubectl get localytics"
 kubectl get localytics
 say "kubectl get pi -o wide"
 kubectl get pi -o wide
+say "kubectl get al -o wide"
+kubectl get al -o wide
 
 # ---------------------------------------------------------------------------------------
 # The simulator applies every change it receives, so its profile state shows what the
@@ -308,7 +337,49 @@ compare "app scope: home-stores-2026-11 (CSV: 123's empty newsletter cell clears
 compare "another app: crm-export-2026-11 (JSON from s3://$CRM_BUCKET/$CRM_OBJECT in versitygw)" \
   "app_id=$CRM_APP_ID" config/demo/expected/app-crm.json "$DEMO_DIR/sim-app-crm.json"
 
-say "demo complete: the three ProfileImports Completed, the simulator holds the samples' changes"
+# ---------------------------------------------------------------------------------------
+# The simulator's lists, beside the AudienceLists: /_sim/audiences?app_id= answers in the
+# simulator's own format (two-space indent, one field a line, members sorted), which awk
+# reads into a table. The comparison drops the lines that differ from run to run (ids and
+# times; app_id is the query's); config/demo/expected/ holds the rest.
+sim_lists() { # sim_lists FILE: the lists in a /_sim/audiences answer, one a line
+  awk '
+    function val(line) { sub(/^ *"[a-z_]+": /, "", line); sub(/,$/, "", line); gsub(/^"|"$/, "", line); return line }
+    BEGIN                     { printf "%-7s %-28s %-8s %-8s %s\n", "ID", "NAME", "VERSION", "RECORDS", "MEMBERS"; n = 0 }
+    /^    "id": /             { id = val($0) }
+    /^    "name": /           { name = val($0) }
+    /^    "version": /        { version = val($0) }
+    /^    "record_count": /   { records = val($0) }
+    /^    "members": (\[\]|null)/ { members = "" }
+    /^    "members": \[$/     { members = ""; inside = 1; next }
+    inside && /^    \]/       { inside = 0; next }
+    inside                    { m = $0; gsub(/^ *"|",?$/, "", m); members = members (members == "" ? "" : " ") m; next }
+    /^  },?$/                 { printf "%-7s %-28s %-8s %-8s %s\n", id, name, version, records, members; n++ }
+    END                       { if (n == 0) print "(no lists)" }
+  ' "$1"
+}
+compare_lists() { # compare_lists TITLE APP EXPECTED SAVED
+  local title=$1 app=$2 expected=$3 saved=$4
+  curl -fsS "$SIM_URL/_sim/audiences?app_id=$app" >"$saved"
+  grep -Ev '^    "(id|audience_id|app_id|created_at|updated_at)": ' "$saved" >"$saved.compared" || true
+  say "$title"
+  echo "simulator: GET /_sim/audiences?app_id=$app"
+  sim_lists "$saved"
+  echo
+  printf '%-48s%s\n' "expected: ${expected##*/}" "simulator (ids and times left out)"
+  if diff -y -W 100 "$expected" "$saved.compared" | expand; then
+    echo "OK: the simulator's list holds exactly the source's distinct customer ids"
+  else
+    show_failure
+    die "the simulator's audience lists ($saved) differ from $expected"
+  fi
+}
+compare_lists "app scope: vip-customers (jsonl from the ConfigMap vip-customers)" \
+  "$APP_ID" config/demo/expected/audiences-app.json "$DEMO_DIR/sim-audiences-app.json"
+compare_lists "another app: churn-risk-2026-11 (lines from s3://$CRM_BUCKET/$CHURN_OBJECT: 5 lines, 1 repeated, blanks trimmed)" \
+  "$CRM_APP_ID" config/demo/expected/audiences-app-crm.json "$DEMO_DIR/sim-audiences-app-crm.json"
+
+say "demo complete: the three ProfileImports Completed, the two AudienceLists Ready; the simulator holds the samples' changes and lists"
 
 if [[ ${DEMO_KEEP:-} == 1 ]]; then
   rel_kc=${KUBECONFIG_FILE#"$ROOT"/}
@@ -322,17 +393,42 @@ Everything keeps running (DEMO_KEEP=1). Explore from another shell in $ROOT:
   \$kubectl get localytics
   \$kubectl get pi -o wide
   \$kubectl describe pi loyalty-tiers-2026-11
-  \$kubectl get lya acme -o yaml              # the upload ledger and budgets
+  \$kubectl get lya acme -o yaml              # the upload ledger, budgets and lists per app
   \$kubectl get events --sort-by=.lastTimestamp
-  \$kubectl apply -f config/samples/vip-customers.yaml -f config/samples/imports_v1alpha1_audiencelist.yaml
-                                            # accepted, but no controller acts on it yet
 
   curl '$SIM_URL/_sim/profiles?org_id=60'
   curl '$SIM_URL/_sim/profiles?app_id=$APP_ID'
   curl '$SIM_URL/_sim/profiles?app_id=$CRM_APP_ID'
+  curl '$SIM_URL/_sim/audiences?app_id=$APP_ID'
+  curl '$SIM_URL/_sim/audiences?app_id=$CRM_APP_ID'
   curl $SIM_URL/_sim/uploads
+  curl '$SIM_URL/_sim/calls?endpoint=A6'     # one list-by-app call per app every $DEMO_DRIFT_INTERVAL
   curl '$SIM_URL/_sim/budgets?key=demo'
   tail -f ${DEMO_DIR#"$ROOT"/}/manager.log
+
+Try the AudienceLists. Watch them in one shell (kubectl get al -o wide -w), and after each
+step look at the simulator's lists (curl '$SIM_URL/_sim/audiences?app_id=$APP_ID'):
+
+  # 1. Replace: change the customer ids (kubectl edit cm vip-customers, or this patch).
+  #    The same LIST ID, VERSION 2, RECORDS 2; events Validated, Replaced.
+  \$kubectl patch cm vip-customers --type merge \\
+    -p '{"data":{"customers.jsonl":"{\"customer_id\":\"abc\"}\n{\"customer_id\":\"new-vip\"}\n"}}'
+  \$kubectl get events --field-selector involvedObject.name=vip-customers
+
+  # 2. Rename: the list's name in the simulator changes; event Renamed.
+  \$kubectl patch al vip-customers --type merge -p '{"spec":{"audienceName":"VIP customers (gold)"}}'
+
+  # 3. Rename or delete it outside the cluster, as a person in the dashboard would. Within
+  #    the drift interval ($DEMO_DRIFT_INTERVAL) it is renamed back (event RenamedOutside), or
+  #    created again from the source with a new LIST ID (events DeletedOutside, Created).
+  id=\$(\$kubectl get al vip-customers -o jsonpath='{.status.audienceListID}')
+  curl -X PUT "$SIM_URL/_sim/audiences/\$id/name?name=Renamed+outside"
+  curl -X DELETE $SIM_URL/_sim/audiences/\$id
+
+  # 4. Delete: vip-customers (deletionPolicy Delete) is deleted in the simulator too;
+  #    churn-risk-2026-11 (deletionPolicy Orphan) stays there.
+  \$kubectl delete al vip-customers churn-risk-2026-11
+  curl '$SIM_URL/_sim/audiences'
 
 Press Ctrl-C to stop everything.
 EOF

@@ -22,10 +22,12 @@ import (
 
 // TestDemo runs hack/demo.sh (what `make demo` runs) and fails if the demo
 // breaks: the three sample ProfileImports (two from ConfigMaps, one from the
-// object store the demo starts) must end Completed and the simulator must
-// hold exactly the sample files' changes. The script builds the
-// binaries into a temporary directory and keeps its logs in another, so the
-// test leaves bin/ alone.
+// object store the demo starts) must end Completed, the two sample
+// AudienceLists (jsonl from a ConfigMap, lines from the object store) Ready,
+// and the simulator must hold exactly the sample files' changes and one list
+// per AudienceList, whose members are the source's distinct customer ids. The
+// script builds the binaries into a temporary directory and keeps its logs in
+// another, so the test leaves bin/ alone.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the demo starts a control plane, the simulator and the operator (about 30s)")
@@ -51,7 +53,7 @@ func TestDemo(t *testing.T) {
 	// whatever happened to the script, nothing it started outlives the test.
 	t.Cleanup(func() { killLeftovers(t, filepath.Join(demoDir, "pids")) })
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "demo.sh"))
 	cmd.Dir = root
@@ -60,7 +62,7 @@ func TestDemo(t *testing.T) {
 		"VERSITYGW="+store,
 		"DEMO_DIR="+demoDir,
 		"DEMO_BIN="+binDir,
-		"DEMO_TIMEOUT=150s",
+		"DEMO_TIMEOUT=120s", // for the ProfileImports, then for the AudienceLists
 	)
 	// On timeout, SIGTERM lets the script's trap stop what it started.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -83,6 +85,10 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`(?s)OK: the simulator holds exactly the sample file's changes.*` +
 			`OK: the simulator holds exactly the sample file's changes.*` +
 			`OK: the simulator holds exactly the sample file's changes`),
+		regexp.MustCompile(`(?m)^audiencelist\.imports\.localytics\.dev/vip-customers condition met$`),
+		regexp.MustCompile(`(?m)^audiencelist\.imports\.localytics\.dev/churn-risk-2026-11 condition met$`),
+		regexp.MustCompile(`(?s)OK: the simulator's list holds exactly the source's distinct customer ids.*` +
+			`OK: the simulator's list holds exactly the source's distinct customer ids`),
 		regexp.MustCompile(`(?m)^stopped; logs are in `),
 	} {
 		if !want.MatchString(output) {
@@ -126,6 +132,58 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	// kubectl get al -o wide: NAME, AUDIENCE, APP, LIST ID, RECORDS, READY,
+	// AGE, VERSION. The list id must be the one the simulator holds.
+	wantLists := map[string]struct {
+		file, name, app string
+		members         []string
+	}{
+		"vip-customers": {
+			file: "sim-audiences-app.json", name: "VIP customers", app: appID,
+			members: []string{"123", "abc", "zxc"},
+		},
+		"churn-risk-2026-11": { // lines: abc twice, blanks around 123 and zxc
+			file: "sim-audiences-app-crm.json", name: "Churn risk (November 2026)", app: crmAppID,
+			members: []string{"123", "abc", "q42", "zxc"},
+		},
+	}
+	for object, want := range wantLists {
+		row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(object) + `\s+` + regexp.QuoteMeta(want.name) + `\s+` +
+			regexp.QuoteMeta(want.app) + `\s+(\d+)\s+` + strconv.Itoa(len(want.members)) + `\s+True\s+\S+\s+1\s`)
+		m := row.FindStringSubmatch(output)
+		if m == nil {
+			t.Errorf("kubectl get al -o wide shows no row matching %s", row)
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(demoDir, want.file))
+		if err != nil {
+			t.Errorf("the simulator's lists: %v", err)
+			continue
+		}
+		var lists []struct {
+			ID          int64    `json:"id"`
+			Name        string   `json:"name"`
+			AppID       string   `json:"app_id"`
+			Version     int      `json:"version"`
+			RecordCount int      `json:"record_count"`
+			Members     []string `json:"members"`
+		}
+		if err := json.Unmarshal(data, &lists); err != nil {
+			t.Errorf("%s: %v\n%s", want.file, err, data)
+			continue
+		}
+		if len(lists) != 1 {
+			t.Errorf("%s: the simulator holds %d lists for app %s, want 1 (%s)\n%s", want.file, len(lists), want.app, object, data)
+			continue
+		}
+		l := lists[0]
+		if strconv.FormatInt(l.ID, 10) != m[1] || l.Name != want.name || l.AppID != want.app || l.Version != 1 ||
+			l.RecordCount != len(want.members) || !reflect.DeepEqual(l.Members, want.members) {
+			t.Errorf("%s: the simulator holds\n%s\nwant list %s %q of app %s, version 1, members %v",
+				want.file, data, m[1], want.name, want.app, want.members)
+		}
+	}
+
 	// Stopped cleanly: the script waited for every process it started.
 	for _, sid := range readPIDs(t, filepath.Join(demoDir, "pids")) {
 		if left := sessionMembers(sid); len(left) > 0 {
@@ -136,6 +194,12 @@ func TestDemo(t *testing.T) {
 		t.Logf("the demo's output:\n%s", output)
 	}
 }
+
+// The apps of the sample AudienceLists (config/samples/imports_v1alpha1_audiencelist*.yaml).
+const (
+	appID    = "329713ff0a13384015c3158-62b52efa-3912-11e8-7723-007c928ca240"
+	crmAppID = "5f3c2b1a09e8d7c6b5a4938-0a1b2c3d-4e5f-11e8-a6b7-00c8d9e0f1a2"
+)
 
 // killLeftovers kills what is left of the processes the demo started, in case
 // the script itself was killed: each runs in a session of its own, which also
