@@ -57,7 +57,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1", "c2", "c3")
+		audienceConfigMap(ns, "c1", "c2", "c3")
 		al := createAudienceList(ns, "vip", app, "ids")
 
 		done := eventuallyInSync(al)
@@ -165,7 +165,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1", "c2")
+		audienceConfigMap(ns, "c1", "c2")
 		al := createAudienceList(ns, "vip", app, "ids")
 		before := eventuallyInSync(al)
 		id := before.Status.AudienceListID
@@ -203,7 +203,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1", "c2")
+		audienceConfigMap(ns, "c1", "c2")
 		al := createAudienceList(ns, "vip", app, "ids")
 		before := eventuallyInSync(al)
 		id := before.Status.AudienceListID
@@ -237,7 +237,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1")
+		audienceConfigMap(ns, "c1")
 		al := createAudienceList(ns, "doomed", app, "ids")
 		id := eventuallyInSync(al).Status.AudienceListID
 
@@ -253,7 +253,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1")
+		audienceConfigMap(ns, "c1")
 		al := createAudienceList(ns, "kept", app, "ids", withOrphanPolicy)
 		id := eventuallyInSync(al).Status.AudienceListID
 
@@ -269,7 +269,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1")
+		audienceConfigMap(ns, "c1")
 		al := createAudienceList(ns, "stuck", app, "ids")
 		id := eventuallyInSync(al).Status.AudienceListID
 
@@ -321,7 +321,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		existing := s.AudienceLists(app)[0]
 		Expect(existing.Members).To(Equal([]string{"old1", "old2"}))
 
-		audienceConfigMap(ns, "ids", "n1", "n2", "n3")
+		audienceConfigMap(ns, "n1", "n2", "n3")
 		al := createAudienceList(ns, "adopted", app, "ids", func(al *importsv1alpha1.AudienceList) {
 			al.Spec.AudienceListID = idOf(existing)
 		})
@@ -352,7 +352,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1")
+		audienceConfigMap(ns, "c1")
 		al := createAudienceList(ns, "ghost", app, "ids", func(al *importsv1alpha1.AudienceList) {
 			al.Spec.AudienceListID = "424242"
 		})
@@ -370,7 +370,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1", "c2")
+		audienceConfigMap(ns, "c1", "c2")
 		al := createAudienceList(ns, "drifted", app, "ids")
 		oldID := eventuallyInSync(al).Status.AudienceListID
 		old, err := strconv.ParseInt(oldID, 10, 64)
@@ -398,7 +398,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1", "c2")
+		audienceConfigMap(ns, "c1", "c2")
 		al := createAudienceList(ns, "named", app, "ids")
 		id := eventuallyInSync(al).Status.AudienceListID
 		before := s.mustRemoteList(app, id)
@@ -424,7 +424,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		s := newAudienceSim(relaxedAudienceLimits)
 		ns := readyAudienceAccount(s)
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1")
+		audienceConfigMap(ns, "c1")
 		const lists = 5
 		var all []*importsv1alpha1.AudienceList
 		for i := range lists {
@@ -454,7 +454,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 			a.Spec.Limits.AudienceListsPerApp = 2
 		})
 		app := newAppID()
-		audienceConfigMap(ns, "ids", "c1")
+		audienceConfigMap(ns, "c1")
 		for _, name := range []string{"first", "second", "third"} {
 			createAudienceList(ns, name, app, "ids")
 		}
@@ -513,7 +513,7 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		app := newAppID()
 		s.SetFaults(sim.Faults{DropAfterAccept: 1})
 		DeferCleanup(s.SetFaults, sim.Faults{})
-		audienceConfigMap(ns, "ids", "c1", "c2")
+		audienceConfigMap(ns, "c1", "c2")
 		al := createAudienceList(ns, "dropped", app, "ids")
 
 		done := eventuallyInSync(al, driftTimeout)

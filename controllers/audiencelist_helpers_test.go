@@ -155,11 +155,11 @@ func jsonlOf(ids ...string) string {
 	return b.String()
 }
 
-// audienceConfigMap creates ConfigMap name with the JSON Lines file of ids
+// audienceConfigMap creates ConfigMap "ids" with the JSON Lines file of ids
 // under audienceKey.
-func audienceConfigMap(ns, name string, ids ...string) {
+func audienceConfigMap(ns string, ids ...string) {
 	GinkgoHelper()
-	createFileConfigMap(ns, name, audienceKey, jsonlOf(ids...))
+	createFileConfigMap(ns, "ids", audienceKey, jsonlOf(ids...))
 }
 
 // setAudienceConfigMap replaces the file of ConfigMap name with the JSON

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -132,12 +133,21 @@ func (r *AudienceListReconciler) pollJob(ctx context.Context, s *listScope) (ctr
 	job, err := s.api.AudienceJobStatus(ctx, intent.ActivityID)
 	if err != nil {
 		if localytics.IsNotFound(err) {
-			return ctrl.Result{}, stalled(ReasonJobNotFound, err, "Localytics does not know the job of this list (status.intent.activityID)")
+			// The job is gone (purged, say): what it did is found out as for
+			// a write whose answer was lost.
+			s.log.Info("Localytics does not know the job of the list's write; finding out what it did", "activityID", intent.ActivityID)
+			return ctrl.Result{RequeueAfter: r.PollMin}, r.forgetJob(s)
 		}
 		return ctrl.Result{}, err
 	}
 	if !job.Status.Terminal() {
 		return ctrl.Result{RequeueAfter: pollInterval(intent.StartedAt.Time, now, r.PollMin, r.PollMax)}, errJobRunning
+	}
+	if job.Status == localytics.JobCompleted && intent.Operation == importsv1alpha1.OperationCreate && job.Stats.AudienceListID == "" {
+		// Done, but without the id of its list: the list is found by name,
+		// never created again.
+		s.log.Info("the create's job completed without a list id; finding the list by name", "activityID", intent.ActivityID)
+		return ctrl.Result{RequeueAfter: r.PollMin}, r.forgetJob(s)
 	}
 	al.Status.Statistics = &importsv1alpha1.AudienceListStatistics{
 		TotalLines: job.Stats.TotalLines, SuccessfulLines: job.Stats.SuccessfulLines, FailedLines: job.Stats.FailedLines,
@@ -171,6 +181,21 @@ func (r *AudienceListReconciler) pollJob(ctx context.Context, s *listScope) (ctr
 	return ctrl.Result{}, nil
 }
 
+// forgetJob settles a write whose job cannot tell what it did: a create is
+// then looked for by name (from now on, for UnknownCreateWait), anything
+// else is decided again.
+func (r *AudienceListReconciler) forgetJob(s *listScope) error {
+	intent := s.obj.Status.Intent
+	if intent.Operation != importsv1alpha1.OperationCreate {
+		s.obj.Status.Intent = nil
+		return nil
+	}
+	intent.ActivityID = ""
+	intent.StartedAt = metav1.NewTime(r.Clock.Now())
+	return waiting(ReasonCreateOutcomeUnknown, time.Time{}, nil,
+		"the outcome of the create of this list is unknown; looking for a list named %q before creating it again", intent.Name)
+}
+
 // errJobRunning ends a reconcile whose list waits for its job: the later
 // phases have nothing to do until it ends.
 var errJobRunning = waiting(ReasonJobProcessing, time.Time{}, nil, "Localytics is processing the list's upload")
@@ -187,13 +212,26 @@ func (r *AudienceListReconciler) findLostCreate(ctx context.Context, s *listScop
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if l, ok := r.unclaimed(ctx, al, listing.named(intent.Name)); ok {
+	var candidates []localytics.AudienceList
+	for _, l := range listing.named(intent.Name) {
+		// A list of that name made before this create is someone else's.
+		if l.CreatedAt.IsZero() || !l.CreatedAt.Before(intent.StartedAt.Add(-createdAtSkew)) {
+			candidates = append(candidates, l)
+		}
+	}
+	l, ok, err := r.unclaimed(ctx, al, candidates)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if ok {
 		al.Status.Intent = nil
 		al.Status.AudienceListID = l.ID
 		al.Status.RemoteName = l.Name
 		al.Status.RemoteVersion = l.Version
 		al.Status.RecordCount = l.RecordCount
-		al.Status.ContentDigest = intent.ContentDigest
+		// Its job may not have finished, or may have been another's: the
+		// content is made certain with a replace.
+		al.Status.ContentDigest = ""
 		r.lists.endCreate(s.app(), al.UID, &l)
 		r.Recorder.Eventf(al, nil, corev1.EventTypeNormal, EventCreated, "Create",
 			"Found audience list %s %q, whose create's answer was lost", l.ID, l.Name)
@@ -213,12 +251,17 @@ func (r *AudienceListReconciler) findLostCreate(ctx context.Context, s *listScop
 	return ctrl.Result{}, nil
 }
 
+// createdAtSkew allows for the vendor's clock being behind ours when a list
+// found by name is judged by its creation time.
+const createdAtSkew = 5 * time.Minute
+
 // unclaimed returns the first of the lists that no other AudienceList of the
 // namespace manages.
-func (r *AudienceListReconciler) unclaimed(ctx context.Context, al *importsv1alpha1.AudienceList, lists []localytics.AudienceList) (localytics.AudienceList, bool) {
+func (r *AudienceListReconciler) unclaimed(ctx context.Context, al *importsv1alpha1.AudienceList,
+	lists []localytics.AudienceList) (localytics.AudienceList, bool, error) {
 	var others importsv1alpha1.AudienceListList
 	if err := r.List(ctx, &others, client.InNamespace(al.Namespace)); err != nil {
-		return localytics.AudienceList{}, false
+		return localytics.AudienceList{}, false, err
 	}
 	for _, l := range lists {
 		claimed := false
@@ -227,10 +270,10 @@ func (r *AudienceListReconciler) unclaimed(ctx context.Context, al *importsv1alp
 			claimed = claimed || (o.UID != al.UID && o.Spec.AppID == al.Spec.AppID && o.Status.AudienceListID == l.ID)
 		}
 		if !claimed {
-			return l, true
+			return l, true, nil
 		}
 	}
-	return localytics.AudienceList{}, false
+	return localytics.AudienceList{}, false, nil
 }
 
 // reconcileDrift compares the list with what Localytics holds, once per
@@ -253,6 +296,13 @@ func (r *AudienceListReconciler) reconcileDrift(ctx context.Context, s *listScop
 	al.Status.LastDriftCheck = &checked
 	next := ctrl.Result{RequeueAfter: max(listing.fetchedAt.Add(r.DriftInterval).Sub(now), time.Second) + jitter.Up(r.DriftInterval/10)}
 	remote, ok := listing.find(al.Status.AudienceListID)
+	if !ok && listing.fetchedAt.Before(now) {
+		// Deleted outside is decided on a listing of this very moment only.
+		if listing, err = r.lists.listing(ctx, s.app(), s.api, 0, now); err != nil {
+			return ctrl.Result{}, err
+		}
+		remote, ok = listing.find(al.Status.AudienceListID)
+	}
 	if !ok {
 		r.Recorder.Eventf(al, nil, corev1.EventTypeWarning, EventDeletedOutside, "Drift",
 			"Audience list %s was deleted outside the cluster; creating it again from the source", al.Status.AudienceListID)
@@ -324,6 +374,12 @@ func (r *AudienceListReconciler) adopt(ctx context.Context, s *listScope) (ctrl.
 		pe.recheck = r.DriftInterval
 		return ctrl.Result{}, pe
 	}
+	if _, free, err := r.unclaimed(ctx, al, []localytics.AudienceList{l}); err != nil {
+		return ctrl.Result{}, err
+	} else if !free {
+		return ctrl.Result{}, stalled(ReasonAudienceListClaimed, nil,
+			"audience list %s is managed by another AudienceList of this namespace; two cannot manage one list", l.ID)
+	}
 	al.Status.AudienceListID = l.ID
 	al.Status.RemoteName = l.Name
 	al.Status.RemoteVersion = l.Version
@@ -367,6 +423,11 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 			r.lists.endCreate(s.app(), al.UID, nil)
 		}
 	}
+	if wait := budgetWait(s.api, localytics.BudgetAudienceCalls, r.Clock); wait > 0 {
+		giveBack()
+		return ctrl.Result{}, waiting(ReasonRateLimited, r.Clock.Now().Add(wait), nil,
+			"waiting for the audience call budget of LocalyticsAccount %q", s.account.Name)
+	}
 	al.Status.Intent = &importsv1alpha1.AudienceListIntent{
 		Operation: op, ContentDigest: al.Status.SourceDigest, StartedAt: metav1.NewTime(r.Clock.Now()),
 	}
@@ -402,7 +463,8 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 	if op == importsv1alpha1.OperationCreate {
 		activityID, err = s.api.CreateAudienceList(uploadCtx, localytics.AudienceListCreate{AppID: al.Spec.AppID, Name: al.Spec.AudienceName, File: upload})
 	} else {
-		activityID, err = s.api.ReplaceAudienceList(uploadCtx, localytics.AudienceListReplace{AppID: al.Spec.AppID, AudienceListID: al.Status.AudienceListID, File: upload})
+		activityID, err = s.api.ReplaceAudienceList(uploadCtx, localytics.AudienceListReplace{
+			AppID: al.Spec.AppID, AudienceListID: al.Status.AudienceListID, File: upload})
 	}
 	switch {
 	case err == nil:
@@ -414,7 +476,9 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 		s.log.Info("uploaded", "operation", op, "activityID", activityID, "digest", al.Status.SourceDigest)
 		return ctrl.Result{RequeueAfter: r.PollMin}, nil
 	case localytics.IsUnknownOutcome(err):
-		// The intent stays: the next reconcile settles it.
+		// The intent stays: the next reconcile settles it. A create's list
+		// is looked for from now on: the upload itself may have taken long.
+		al.Status.Intent.StartedAt = metav1.NewTime(r.Clock.Now())
 		r.Recorder.Eventf(al, nil, corev1.EventTypeWarning, EventOutcomeUnknown, "Upload",
 			"The connection was lost after the file was sent: Localytics may or may not have accepted the %s", operationNoun(op))
 		return ctrl.Result{}, transient(ReasonUploadOutcomeUnknown, err, "the outcome of the %s is unknown; finding out", operationNoun(op))
@@ -428,15 +492,20 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 	if localytics.IsNotFound(err) && op == importsv1alpha1.OperationReplace {
 		return ctrl.Result{}, r.goneOutside(s)
 	}
+	if localytics.IsFileTooLarge(err) {
+		return ctrl.Result{}, stalled(ReasonFileTooLarge, err, "Localytics refuses files over %d bytes", maxUploadBytes)
+	}
 	if isListLimitError(err) {
 		return ctrl.Result{}, waiting(ReasonListLimitReached, r.Clock.Now().Add(r.DriftInterval), err,
 			"Localytics refused to create the list: app %s holds as many audience lists as it may", al.Spec.AppID)
 	}
 	if errors.Is(err, localytics.ErrInvalidRequest) {
-		if localytics.IsFileTooLarge(err) {
-			return ctrl.Result{}, stalled(ReasonFileTooLarge, err, "Localytics refuses files over %d bytes", maxUploadBytes)
-		}
 		return ctrl.Result{}, stalled(ReasonUploadRefused, err, "the upload cannot be made: %v", err)
+	}
+	if code, refused := refusal(err); refused {
+		// Sending the same file again would be refused again: only a change
+		// of the source or the spec moves the list on.
+		return ctrl.Result{}, stalled(ReasonUploadRefused, err, "Localytics refused the %s with %d %s", operationNoun(op), code, http.StatusText(code))
 	}
 	return ctrl.Result{}, err
 }
@@ -446,7 +515,7 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 // (only this reconcile writes the list's status), retried on transient
 // errors.
 func (r *AudienceListReconciler) saveActivity(ctx context.Context, s *listScope) error {
-	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
+	err := retry.OnError(activityBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
 		return s.saveStatus(ctx, false)
 	})
 	if err != nil {
@@ -518,7 +587,11 @@ func (r *AudienceListReconciler) reconcileDelete(ctx context.Context, s *listSco
 	if _, err := r.reconcileAccount(ctx, s); err != nil {
 		return ctrl.Result{}, deleteBlocked(al, err)
 	}
-	// A create in flight ends first, so that its list is known and deleted.
+	// A create in flight ends first, so that its list is known and deleted;
+	// a replace or a rename in flight does not matter any more.
+	if al.Status.Intent != nil && al.Status.Intent.Operation != importsv1alpha1.OperationCreate {
+		al.Status.Intent = nil
+	}
 	if result, err := r.reconcileJob(ctx, s); err != nil || al.Status.Intent != nil {
 		return result, deleteBlocked(al, err)
 	}

@@ -27,6 +27,9 @@ const (
 	// ReasonAudienceListNotFound: spec.audienceListID names no list of the
 	// app (stalled).
 	ReasonAudienceListNotFound = "AudienceListNotFound"
+	// ReasonAudienceListClaimed: spec.audienceListID names a list another
+	// AudienceList manages (stalled).
+	ReasonAudienceListClaimed = "AudienceListClaimed"
 	// ReasonCreateOutcomeUnknown: the answer to a create was lost; the list
 	// is looked for by name before it is created again (waiting).
 	ReasonCreateOutcomeUnknown = "CreateOutcomeUnknown"
@@ -89,6 +92,21 @@ func operationNoun(op importsv1alpha1.AudienceListOperation) string {
 func isListLimitError(err error) bool {
 	var apiErr *localytics.APIError
 	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(apiErr.Body), "limit")
+}
+
+// refusal tells whether Localytics refused a call with a 4xx other than 429
+// (and 401 and 403, which classify calls refused credentials), and its code:
+// the same call would be refused again.
+func refusal(err error) (int, bool) {
+	var apiErr *localytics.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode < 400 || apiErr.StatusCode >= 500 {
+		return 0, false
+	}
+	switch apiErr.StatusCode {
+	case http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusForbidden:
+		return 0, false
+	}
+	return apiErr.StatusCode, true
 }
 
 // readyCondition returns the Ready condition, nil if there is none.

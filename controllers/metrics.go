@@ -16,6 +16,9 @@ import (
 // controller-runtime's. Labels stay few and bounded: an endpoint name, a
 // status code, an account as namespace/name. A credential, an activity id
 // or a raw path never becomes a label value.
+// labelAccount is the label of an account, as namespace/name.
+const labelAccount = "account"
+
 var (
 	apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "localytics_api_requests_total",
@@ -34,18 +37,18 @@ var (
 		Name: "localytics_profile_uploads_total",
 		Help: "Profile file uploads by account (namespace/name) and outcome: accepted (an activity id came back), " +
 			"refused (certainly not accepted: an error answer, or never sent) or unknown (the answer was lost after the file was sent).",
-	}, []string{"account", "outcome"})
+	}, []string{labelAccount, "outcome"})
 
 	uploadBudgetRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "localytics_upload_budget_remaining",
 		Help: "Profile uploads an account's ledger still allows in the current window, by account (namespace/name).",
-	}, []string{"account"})
+	}, []string{labelAccount})
 
 	audienceListsInUse = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "localytics_audience_lists",
 		Help: "Audience lists an app holds in Localytics as the operator last saw them (its list-by-app call, its own creates in flight included), " +
 			"by account (namespace/name) and app.",
-	}, []string{"account", "app"})
+	}, []string{labelAccount, "app"})
 
 	profileJobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "localytics_profile_job_duration_seconds",

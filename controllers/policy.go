@@ -3,6 +3,8 @@ package controllers
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
 
@@ -60,3 +62,8 @@ const (
 	// inside the client included.
 	verifyTimeout = 30 * time.Second
 )
+
+// activityBackoff retries the write of an activity id just received: lost,
+// the write it answers looks like one of unknown outcome, which costs calls
+// to settle. About half a minute in all.
+var activityBackoff = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 9}

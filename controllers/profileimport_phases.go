@@ -442,7 +442,7 @@ func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importScop
 // make it fail; only this reconcile writes the import's status) and retried
 // on transient errors.
 func (r *ProfileImportReconciler) recordActivity(ctx context.Context, st *importScope) error {
-	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
+	err := retry.OnError(activityBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
 		return st.saveStatus(ctx, false)
 	})
 	if err != nil {

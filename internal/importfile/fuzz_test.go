@@ -40,33 +40,7 @@ func checkAgainstReference(t *testing.T, data []byte, format Format) {
 		t.Fatalf("Validate: %v", err)
 	}
 	ref := refValidate(data, format)
-
-	// The report.
-	sum := sha256.Sum256(data)
-	if want := "sha256:" + hex.EncodeToString(sum[:]); rep.Digest != want || rep.Bytes != int64(len(data)) {
-		t.Fatalf("digest %s of %d bytes, want %s of %d", rep.Digest, rep.Bytes, want, len(data))
-	}
-	if rep.Lines != ref.Lines || rep.ValidLines != ref.ValidLines || rep.InvalidLines != ref.InvalidLines ||
-		rep.DuplicateLines != ref.DuplicateLines {
-		t.Fatalf("lines %d (valid %d, invalid %d, duplicate %d), reference %d (%d, %d, %d); errors %v",
-			rep.Lines, rep.ValidLines, rep.InvalidLines, rep.DuplicateLines,
-			ref.Lines, ref.ValidLines, ref.InvalidLines, ref.DuplicateLines, errorTexts(rep))
-	}
-	if rep.Lines != rep.ValidLines+rep.InvalidLines+rep.DuplicateLines || format != FormatAudienceLines && rep.DuplicateLines != 0 {
-		t.Fatalf("lines %d are not valid %d + invalid %d + duplicate %d", rep.Lines, rep.ValidLines, rep.InvalidLines, rep.DuplicateLines)
-	}
-	if rep.HasIncrement != ref.HasIncrement {
-		t.Fatalf("HasIncrement %v, reference %v", rep.HasIncrement, ref.HasIncrement)
-	}
-	wantAt := ref.InvalidAt[:min(len(ref.InvalidAt), MaxReportedErrors)]
-	if len(rep.Errors) != len(wantAt) {
-		t.Fatalf("errors %v, reference expects them at lines %v", errorTexts(rep), wantAt)
-	}
-	for i, e := range rep.Errors {
-		if e.Line != wantAt[i] || e.Message == "" || !strings.HasPrefix(e.Error(), "line ") {
-			t.Fatalf("error %d is %q, reference expects one at line %d", i, e.Error(), wantAt[i])
-		}
-	}
+	checkReport(t, data, format, rep, ref)
 
 	// What a SkipInvalid Reader passes on.
 	out, readerRep, err := readAll(string(data), format, SkipInvalid)
@@ -105,6 +79,37 @@ func checkAgainstReference(t *testing.T, data []byte, format Format) {
 	}
 	if !errors.As(err, &lineErr) || lineErr.Line != ref.InvalidAt[0] || !strings.HasPrefix(out, strictOut) {
 		t.Fatalf("Strict Reader: %v after %q; want the error of line %d", err, strictOut, ref.InvalidAt[0])
+	}
+}
+
+// checkReport compares Validate's report with the reference's.
+func checkReport(t *testing.T, data []byte, format Format, rep Report, ref refResult) {
+	t.Helper()
+	// The report.
+	sum := sha256.Sum256(data)
+	if want := "sha256:" + hex.EncodeToString(sum[:]); rep.Digest != want || rep.Bytes != int64(len(data)) {
+		t.Fatalf("digest %s of %d bytes, want %s of %d", rep.Digest, rep.Bytes, want, len(data))
+	}
+	if rep.Lines != ref.Lines || rep.ValidLines != ref.ValidLines || rep.InvalidLines != ref.InvalidLines ||
+		rep.DuplicateLines != ref.DuplicateLines {
+		t.Fatalf("lines %d (valid %d, invalid %d, duplicate %d), reference %d (%d, %d, %d); errors %v",
+			rep.Lines, rep.ValidLines, rep.InvalidLines, rep.DuplicateLines,
+			ref.Lines, ref.ValidLines, ref.InvalidLines, ref.DuplicateLines, errorTexts(rep))
+	}
+	if rep.Lines != rep.ValidLines+rep.InvalidLines+rep.DuplicateLines || format != FormatAudienceLines && rep.DuplicateLines != 0 {
+		t.Fatalf("lines %d are not valid %d + invalid %d + duplicate %d", rep.Lines, rep.ValidLines, rep.InvalidLines, rep.DuplicateLines)
+	}
+	if rep.HasIncrement != ref.HasIncrement {
+		t.Fatalf("HasIncrement %v, reference %v", rep.HasIncrement, ref.HasIncrement)
+	}
+	wantAt := ref.InvalidAt[:min(len(ref.InvalidAt), MaxReportedErrors)]
+	if len(rep.Errors) != len(wantAt) {
+		t.Fatalf("errors %v, reference expects them at lines %v", errorTexts(rep), wantAt)
+	}
+	for i, e := range rep.Errors {
+		if e.Line != wantAt[i] || e.Message == "" || !strings.HasPrefix(e.Error(), "line ") {
+			t.Fatalf("error %d is %q, reference expects one at line %d", i, e.Error(), wantAt[i])
+		}
 	}
 }
 

@@ -34,7 +34,7 @@ func TestCallsRecordEveryVendorCall(t *testing.T) {
 	g := NewWithT(t)
 	h := newHarness(t, func(c *Config) { c.Limits.ProfileUploads = 1 })
 	audience := func(name string) []field {
-		return []field{app1, field{"audience_name", name}, field{"identifier_type", "customer_id"}, field{"file", `{"customer_id":"a"}`}}
+		return []field{app1, {"audience_name", name}, {"identifier_type", "customer_id"}, {"file", `{"customer_id":"a"}`}}
 	}
 
 	h.uploadProfiles(as1, field{"app_id", "app-1"}, "json", oneChange)
