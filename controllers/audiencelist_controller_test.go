@@ -493,6 +493,8 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 			return getAccount(client.ObjectKey{Namespace: ns, Name: accountName}).Status.AudienceLists
 		}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(
 			ContainElement(importsv1alpha1.AppAudienceLists{AppID: app, Count: 2}))
+		Expect(find(gatherOperatorMetrics(), "localytics_audience_lists",
+			map[string]string{"account": ns + "/" + accountName, "app": app}).GetGauge().GetValue()).To(Equal(2.0))
 
 		// Deleting one of the two makes room for the third.
 		freed := getAudienceList(&importsv1alpha1.AudienceList{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ready[0]}})

@@ -171,6 +171,9 @@ var _ = Describe("ProfileImport", Ordered, ContinueOnFailure, func() {
 		hasNoCondition(done, importsv1alpha1.ConditionReconciling)
 
 		Expect(s.Profiles(orgScope)).To(Equal(goodJSONProfiles))
+		// The import used the client its account's controller verified: it
+		// never read the account's Secret itself.
+		Expect(importReader.of(client.ObjectKey{Namespace: ns, Name: secretName})).To(BeZero())
 		uploads := s.Uploads()
 		Expect(uploads).To(HaveLen(1))
 		Expect(uploads[0].ActivityID).To(Equal(done.Status.ActivityID))

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,6 +53,9 @@ var (
 	statusCalls atomic.Int64
 
 	clients *controllers.LocalyticsClients
+
+	// importReader is the ProfileImport reconciler's APIReader.
+	importReader *secretReads
 
 	// store is the S3-compatible object store (versitygw) of object-store
 	// sources.
@@ -110,6 +114,10 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
+	// The ProfileImports' reads of Secrets are counted: they use the client
+	// their account's controller verified, not the Secret again.
+	importReader = &secretReads{Reader: mgr.GetAPIReader()}
+
 	// One attempt per call: the specs drive retries through the reconciler.
 	clients = controllers.NewLocalyticsClients(localytics.WithRetryPolicy(localytics.RetryPolicy{MaxAttempts: 1}))
 	Expect((&controllers.LocalyticsAccountReconciler{
@@ -122,7 +130,7 @@ var _ = BeforeSuite(func() {
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect((&controllers.ProfileImportReconciler{
 		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
+		APIReader:               importReader,
 		Recorder:                mgr.GetEventRecorder("profileimport-controller"),
 		Clients:                 clients,
 		BackoffBase:             100 * time.Millisecond,
@@ -159,3 +167,30 @@ var _ = BeforeSuite(func() {
 		Eventually(done).WithTimeout(time.Minute).Should(BeClosed())
 	})
 })
+
+// secretReads is a reader of the API server that counts the Secrets read
+// through it, by namespace/name.
+type secretReads struct {
+	client.Reader
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (r *secretReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		r.mu.Lock()
+		if r.reads == nil {
+			r.reads = map[string]int{}
+		}
+		r.reads[key.String()]++
+		r.mu.Unlock()
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// of returns how many times the Secret was read.
+func (r *secretReads) of(key client.ObjectKey) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reads[key.String()]
+}
