@@ -8,9 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -225,13 +223,9 @@ func (r *AudienceListReconciler) findLostCreate(ctx context.Context, s *listScop
 	}
 	if ok {
 		al.Status.Intent = nil
-		al.Status.AudienceListID = l.ID
-		al.Status.RemoteName = l.Name
-		al.Status.RemoteVersion = l.Version
-		al.Status.RecordCount = l.RecordCount
 		// Its job may not have finished, or may have been another's: the
 		// content is made certain with a replace.
-		al.Status.ContentDigest = ""
+		takeList(al, l)
 		r.lists.endCreate(s.app(), al.UID, &l)
 		r.Recorder.Eventf(al, nil, corev1.EventTypeNormal, EventCreated, "Create",
 			"Found audience list %s %q, whose create's answer was lost", l.ID, l.Name)
@@ -380,15 +374,21 @@ func (r *AudienceListReconciler) adopt(ctx context.Context, s *listScope) (ctrl.
 		return ctrl.Result{}, stalled(ReasonAudienceListClaimed, nil,
 			"audience list %s is managed by another AudienceList of this namespace; two cannot manage one list", l.ID)
 	}
-	al.Status.AudienceListID = l.ID
-	al.Status.RemoteName = l.Name
-	al.Status.RemoteVersion = l.Version
-	al.Status.RecordCount = l.RecordCount
-	al.Status.ContentDigest = "" // unknown: replaced with the source
+	takeList(al, l) // its content is unknown: replaced with the source
 	checked := metav1.NewTime(listing.fetchedAt)
 	al.Status.LastDriftCheck = &checked
 	r.Recorder.Eventf(al, nil, corev1.EventTypeNormal, EventAdopted, "Adopt", "Adopted audience list %s %q", l.ID, l.Name)
 	return ctrl.Result{}, nil
+}
+
+// takeList makes l the list of al, as Localytics shows it; its content is
+// unknown, so it is replaced with the source.
+func takeList(al *importsv1alpha1.AudienceList, l localytics.AudienceList) {
+	al.Status.AudienceListID = l.ID
+	al.Status.RemoteName = l.Name
+	al.Status.RemoteVersion = l.Version
+	al.Status.RecordCount = l.RecordCount
+	al.Status.ContentDigest = ""
 }
 
 // failedBefore stalls a list whose source failed in a Localytics job, until
@@ -470,7 +470,7 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 	case err == nil:
 		al.Status.Intent.ActivityID = activityID
 		al.Status.LastActivityID = activityID
-		if err := r.saveActivity(ctx, s); err != nil {
+		if err := s.saveResult(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
 		s.log.Info("uploaded", "operation", op, "activityID", activityID, "digest", al.Status.SourceDigest)
@@ -508,20 +508,6 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 		return ctrl.Result{}, stalled(ReasonUploadRefused, err, "Localytics refused the %s with %d %s", operationNoun(op), code, http.StatusText(code))
 	}
 	return ctrl.Result{}, err
-}
-
-// saveActivity writes the job's activity id at once: lost, it would make
-// the write look like one of unknown outcome. Without the optimistic lock
-// (only this reconcile writes the list's status), retried on transient
-// errors.
-func (r *AudienceListReconciler) saveActivity(ctx context.Context, s *listScope) error {
-	err := retry.OnError(activityBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
-		return s.saveStatus(ctx, false)
-	})
-	if err != nil {
-		s.log.Error(err, "recording the activity id", "activityID", s.obj.Status.LastActivityID)
-	}
-	return err
 }
 
 // goneOutside forgets a list that Localytics no longer knows, so that it is

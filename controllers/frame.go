@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -97,6 +98,21 @@ func (s *objectScope[T]) saveStatus(ctx context.Context, lock bool) error {
 	}
 	s.base = s.obj.DeepCopyObject().(T)
 	return nil
+}
+
+// saveResult writes at once what a remote call just answered (an activity
+// id): lost, it would make the call look like one of unknown outcome. So it
+// is written without the optimistic lock (a concurrent change of the
+// object's metadata must not make it fail; only this reconcile writes the
+// object's status) and retried for about half a minute.
+func (s *objectScope[T]) saveResult(ctx context.Context) error {
+	err := retry.OnError(activityBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
+		return s.saveStatus(ctx, false)
+	})
+	if err != nil {
+		s.log.Error(err, "recording the answer of a remote call")
+	}
+	return err
 }
 
 // saveMetadata writes labels, annotations and finalizers at once, with the

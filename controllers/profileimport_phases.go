@@ -8,10 +8,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
@@ -330,7 +328,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		pi.Status.SubmittedAt = &metav1.Time{Time: sentAt}
 		pi.Status.UploadIntent = nil
 		pi.Status.Phase = importsv1alpha1.PhaseProcessing
-		if err := r.recordActivity(ctx, st); err != nil {
+		if err := st.saveResult(ctx); err != nil {
 			return err
 		}
 		r.recordSent(ctx, st, ledgerClient, accountKey, slot, sentAt)
@@ -434,21 +432,6 @@ func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importScop
 	if _, err := ledger.RecordSent(ctx, c, account, slot, sentAt); err != nil {
 		st.log.Error(err, "recording the upload time in the ledger")
 	}
-}
-
-// recordActivity writes the activity id at once. Lost, it would make the
-// upload look like one of unknown outcome. So it is written without the
-// optimistic lock (a concurrent change of the import's metadata must not
-// make it fail; only this reconcile writes the import's status) and retried
-// on transient errors.
-func (r *ProfileImportReconciler) recordActivity(ctx context.Context, st *importScope) error {
-	err := retry.OnError(activityBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
-		return st.saveStatus(ctx, false)
-	})
-	if err != nil {
-		st.log.Error(err, "recording the activity id", "activityID", st.obj.Status.ActivityID)
-	}
-	return err
 }
 
 // markQueued shows that the import waits for an upload slot.
