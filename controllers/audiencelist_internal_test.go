@@ -21,6 +21,7 @@ func TestRefusal(t *testing.T) {
 		"400 is refused":             {err: &localytics.APIError{StatusCode: http.StatusBadRequest}, code: 400, refused: true},
 		"404 is refused":             {err: fmt.Errorf("wrapped: %w", &localytics.APIError{StatusCode: http.StatusNotFound}), code: 404, refused: true},
 		"413 is refused":             {err: &localytics.APIError{StatusCode: http.StatusRequestEntityTooLarge}, code: 413, refused: true},
+		"302 is refused":             {err: &localytics.APIError{StatusCode: http.StatusFound}, code: 302, refused: true},
 		"429 waits":                  {err: &localytics.APIError{StatusCode: http.StatusTooManyRequests}},
 		"401 is refused credentials": {err: &localytics.APIError{StatusCode: http.StatusUnauthorized}},
 		"403 is refused credentials": {err: &localytics.APIError{StatusCode: http.StatusForbidden}},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -324,7 +325,7 @@ func (r *AudienceListReconciler) reconcileCreate(ctx context.Context, s *listSco
 	if al.Spec.AudienceListID != "" {
 		return r.adopt(ctx, s)
 	}
-	if err := r.failedBefore(al); err != nil {
+	if err := failedBefore(s); err != nil {
 		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
@@ -391,13 +392,20 @@ func takeList(al *importsv1alpha1.AudienceList, l localytics.AudienceList) {
 	al.Status.ContentDigest = ""
 }
 
-// failedBefore stalls a list whose source failed in a Localytics job, until
-// the source changes.
-func (r *AudienceListReconciler) failedBefore(al *importsv1alpha1.AudienceList) error {
-	if al.Status.FailedDigest != "" && al.Status.FailedDigest == al.Status.SourceDigest {
-		return jobFailed("")
+// failedBefore stalls a list whose source failed in a Localytics job, or
+// was refused, until the source changes: with the stall it had then.
+func failedBefore(s *listScope) error {
+	al := s.obj
+	if al.Status.FailedDigest == "" || al.Status.FailedDigest != al.Status.SourceDigest {
+		return nil
 	}
-	return nil
+	if c := meta.FindStatusCondition(s.base.Status.Conditions, importsv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		switch c.Reason {
+		case ReasonJobFailed, ReasonUploadRefused, ReasonFileTooLarge:
+			return stalled(c.Reason, nil, "%s", c.Message)
+		}
+	}
+	return jobFailed("")
 }
 
 // reconcileContent replaces the list's content (A3) when the source's
@@ -407,7 +415,7 @@ func (r *AudienceListReconciler) reconcileContent(ctx context.Context, s *listSc
 	if al.Status.AudienceListID == "" || al.Status.Intent != nil || al.Status.ContentDigest == al.Status.SourceDigest {
 		return ctrl.Result{}, nil
 	}
-	if err := r.failedBefore(al); err != nil {
+	if err := failedBefore(s); err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.upload(ctx, s, importsv1alpha1.OperationReplace)
@@ -492,20 +500,26 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 	if localytics.IsNotFound(err) && op == importsv1alpha1.OperationReplace {
 		return ctrl.Result{}, r.goneOutside(s)
 	}
-	if localytics.IsFileTooLarge(err) {
-		return ctrl.Result{}, stalled(ReasonFileTooLarge, err, "Localytics refuses files over %d bytes", maxUploadBytes)
-	}
 	if isListLimitError(err) {
 		return ctrl.Result{}, waiting(ReasonListLimitReached, r.Clock.Now().Add(r.DriftInterval), err,
 			"Localytics refused to create the list: app %s holds as many audience lists as it may", al.Spec.AppID)
 	}
 	if errors.Is(err, localytics.ErrInvalidRequest) {
+		if localytics.IsFileTooLarge(err) {
+			return ctrl.Result{}, stalled(ReasonFileTooLarge, err, "Localytics refuses files over %d bytes", maxUploadBytes)
+		}
 		return ctrl.Result{}, stalled(ReasonUploadRefused, err, "the upload cannot be made: %v", err)
 	}
 	if code, refused := refusal(err); refused {
-		// Sending the same file again would be refused again: only a change
-		// of the source or the spec moves the list on.
-		return ctrl.Result{}, stalled(ReasonUploadRefused, err, "Localytics refused the %s with %d %s", operationNoun(op), code, http.StatusText(code))
+		// Sending the same file again would be refused again: it is not
+		// sent until the source changes.
+		al.Status.FailedDigest = al.Status.SourceDigest
+		reason := ReasonUploadRefused
+		if code == http.StatusRequestEntityTooLarge {
+			reason = ReasonFileTooLarge
+		}
+		return ctrl.Result{}, stalled(reason, err,
+			"Localytics refused the %s (%d %s); the source is not sent again until it changes", operationNoun(op), code, http.StatusText(code))
 	}
 	return ctrl.Result{}, err
 }

@@ -72,7 +72,7 @@ func listConditions(al *importsv1alpha1.AudienceList) kstatusConditions {
 // not uploaded again until it changes.
 func jobFailed(reason string) *phaseError {
 	if reason == "" {
-		return stalled(ReasonJobFailed, nil, "the Localytics job of the last upload of this source failed; change the source to try again")
+		return stalled(ReasonJobFailed, nil, "the last upload of this source failed or was refused by Localytics; change the source to try again")
 	}
 	// The vendor's reason is free text: clipped, it says what a person
 	// needs to know.
@@ -92,21 +92,6 @@ func operationNoun(op importsv1alpha1.AudienceListOperation) string {
 func isListLimitError(err error) bool {
 	var apiErr *localytics.APIError
 	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(apiErr.Body), "limit")
-}
-
-// refusal tells whether Localytics refused a call with a 4xx other than 429
-// (and 401 and 403, which classify calls refused credentials), and its code:
-// the same call would be refused again.
-func refusal(err error) (int, bool) {
-	var apiErr *localytics.APIError
-	if !errors.As(err, &apiErr) || apiErr.StatusCode < 400 || apiErr.StatusCode >= 500 {
-		return 0, false
-	}
-	switch apiErr.StatusCode {
-	case http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusForbidden:
-		return 0, false
-	}
-	return apiErr.StatusCode, true
 }
 
 // readyCondition returns the Ready condition, nil if there is none.

@@ -86,6 +86,9 @@ func transient(reason string, err error, format string, args ...any) *phaseError
 
 // Reasons shared by the controllers.
 const (
+	// ReasonAPIRefused: the Localytics API refused a call with a 3xx or
+	// 4xx that asking again would meet again (stalled).
+	ReasonAPIRefused     = "APIRefused"
 	ReasonRateLimited    = "RateLimited"
 	ReasonAPIUnavailable = "APIUnavailable"
 	ReasonQuotaExhausted = "QuotaExhausted"
@@ -108,6 +111,9 @@ func classify(err error) *phaseError {
 	var apiErr *localytics.APIError
 	if errors.As(err, &apiErr) && (localytics.IsUnauthorized(err) || localytics.IsForbidden(err)) {
 		return stalled(ReasonCredentialsRefused, err, "the Localytics API refused the credentials (%d %s)", apiErr.StatusCode, http.StatusText(apiErr.StatusCode))
+	}
+	if code, refused := refusal(err); refused {
+		return stalled(ReasonAPIRefused, err, "the Localytics API refused the call (%d %s)", code, http.StatusText(code))
 	}
 	if errors.As(err, &apiErr) && apiErr.StatusCode >= 500 {
 		return transient(ReasonAPIUnavailable, err, "the Localytics API answered %d %s; retrying", apiErr.StatusCode, http.StatusText(apiErr.StatusCode))
@@ -187,4 +193,20 @@ func minResult(a, b ctrl.Result) ctrl.Result {
 func pollInterval(started, now time.Time, lo, hi time.Duration) time.Duration {
 	d := min(max(now.Sub(started)/4, lo), hi)
 	return d + jitter.Up(d/10)
+}
+
+// refusal tells whether Localytics refused a call with a 3xx or a 4xx other
+// than 429 (waits) and 401 and 403 (refused credentials), and its code: the
+// same call would be refused again, so it is not retried until something
+// changes. The API never redirects, and the client follows no redirect.
+func refusal(err error) (int, bool) {
+	var apiErr *localytics.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode < 300 || apiErr.StatusCode >= 500 {
+		return 0, false
+	}
+	switch apiErr.StatusCode {
+	case http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusForbidden:
+		return 0, false
+	}
+	return apiErr.StatusCode, true
 }

@@ -46,6 +46,15 @@ func TestClassify(t *testing.T) {
 		"a full upload ledger waits for its next slot": {
 			err: &ledger.NoSlotError{NextSlot: at}, kind: failureWaiting, reason: ReasonQuotaExhausted, retryAt: at,
 		},
+		"a 400 is a refusal, not retried": {
+			err: &localytics.APIError{StatusCode: 400, Endpoint: status}, kind: failureStalled, reason: ReasonAPIRefused,
+		},
+		"a 404 of a call that does not expect one is a refusal": {
+			err: &localytics.APIError{StatusCode: 404, Endpoint: status}, kind: failureStalled, reason: ReasonAPIRefused,
+		},
+		"a redirect is a refusal (the API never redirects)": {
+			err: &localytics.APIError{StatusCode: 302, Endpoint: status}, kind: failureStalled, reason: ReasonAPIRefused,
+		},
 		"503 is transient": {
 			err: &localytics.APIError{StatusCode: 503, Endpoint: status}, kind: failureTransient, reason: ReasonAPIUnavailable,
 		},

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -234,6 +235,12 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	if pi.Status.ActivityID != "" {
 		return nil
 	}
+	if rf := pi.Status.UploadRefusal; rf != nil {
+		if rf.ContentDigest == st.report.Digest && rf.Generation == pi.Generation {
+			return refusedUpload(int(rf.StatusCode)) // not sent again
+		}
+		pi.Status.UploadRefusal = nil // the file or the spec changed
+	}
 	attempt, err := r.planUpload(ctx, st)
 	if err != nil {
 		return err
@@ -364,6 +371,13 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 			// slot stays taken, in case the vendor counted the request anyway.
 			return failure
 		}
+		if code, refused := refusal(err); refused {
+			// The slot stays taken: the vendor may count a refused upload.
+			pi.Status.UploadRefusal = &importsv1alpha1.UploadRefusal{
+				ContentDigest: st.report.Digest, Generation: pi.Generation, StatusCode: int32(code),
+			}
+			return refusedUpload(code)
+		}
 		switch {
 		case errors.Is(err, localytics.ErrInvalidRequest):
 			// Refused before it was sent: the slot is free again.
@@ -375,6 +389,15 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		}
 		return err
 	}
+}
+
+// refusedUpload is the stall of an import whose upload Localytics refused.
+func refusedUpload(code int) *phaseError {
+	if code == http.StatusRequestEntityTooLarge {
+		return stalled(ReasonFileTooLarge, nil, "Localytics refused the file as too large (413); it is not sent again until the file changes")
+	}
+	return stalled(ReasonUploadRefused, nil, "Localytics refused the upload (%d %s); it is not sent again until the file or the spec changes",
+		code, http.StatusText(code))
 }
 
 // planUpload decides how the next upload is made: the first attempt, or a

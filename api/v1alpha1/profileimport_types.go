@@ -135,6 +135,23 @@ type ValidationSummary struct {
 	Errors []LineError `json:"errors,omitempty"`
 }
 
+// UploadRefusal is an upload Localytics refused (a 3xx or 4xx answer other
+// than 401, 403 and 429): the file is not sent again until it or the spec
+// changes.
+type UploadRefusal struct {
+	// contentDigest is the digest of the refused file.
+	// +required
+	ContentDigest string `json:"contentDigest"`
+
+	// generation is the ProfileImport's generation when it was refused.
+	// +required
+	Generation int64 `json:"generation"`
+
+	// statusCode is what Localytics answered.
+	// +required
+	StatusCode int32 `json:"statusCode"`
+}
+
 // UploadIntent is recorded before a file is sent, so that an operator that
 // stops between sending and hearing back knows the outcome is unknown.
 type UploadIntent struct {
@@ -219,6 +236,10 @@ type ProfileImportStatus struct {
 	// Localytics answered.
 	// +optional
 	UploadIntent *UploadIntent `json:"uploadIntent,omitempty"`
+
+	// uploadRefusal records the last upload Localytics refused.
+	// +optional
+	UploadRefusal *UploadRefusal `json:"uploadRefusal,omitempty"`
 
 	// activityID is the Localytics job id.
 	// +optional

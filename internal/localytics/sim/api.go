@@ -197,6 +197,11 @@ type Faults struct {
 	Throttle int `json:"throttle"`
 	// FailJobs makes the next N accepted jobs end Failed without applying anything.
 	FailJobs int `json:"fail_jobs"`
+	// RefuseUploads answers the next N uploads (P1, A1, A3) with RefuseStatus
+	// before anything is read: nothing is created and no budget is spent.
+	RefuseUploads int `json:"refuse_uploads"`
+	// RefuseStatus is the status of a refused upload; 0 means 400.
+	RefuseStatus int `json:"refuse_status"`
 }
 
 // Scope is where a profile import applies: exactly one of OrgID and AppID is set.

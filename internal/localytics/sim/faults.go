@@ -50,7 +50,22 @@ func (s *Server) injectFrontFaults(w http.ResponseWriter, r *http.Request) bool 
 	if s.rng.IntN(2) == 1 {
 		status = http.StatusServiceUnavailable
 	}
+	refuse := 0
+	switch infoFrom(r.Context()).endpoint {
+	case EndpointProfileUpload, EndpointAudienceCreate, EndpointAudienceUpdate:
+		if s.faults.RefuseUploads > 0 {
+			s.faults.RefuseUploads--
+			refuse = s.faults.RefuseStatus
+			if refuse == 0 {
+				refuse = http.StatusBadRequest
+			}
+		}
+	}
 	s.mu.Unlock()
+	if refuse != 0 {
+		writeError(w, errorf(refuse, "%s (injected refusal)", http.StatusText(refuse)))
+		return true
+	}
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {

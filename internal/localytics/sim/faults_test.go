@@ -203,3 +203,17 @@ func TestFaultsOverHTTP(t *testing.T) {
 	g.Expect(r.status).To(Equal(http.StatusOK))
 	g.Expect(h.sim.currentVariants()).To(Equal(Variants{Scopet: true, NumericIDs: true}))
 }
+
+// TestRefuseUploads: the next N uploads are refused with the status asked
+// for, creating nothing and spending no budget; other calls pass.
+func TestRefuseUploads(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t, nil)
+	h.sim.SetFaults(Faults{RefuseUploads: 1, RefuseStatus: http.StatusNotFound})
+	g.Expect(h.get("/v1/imports/audiences/list/app/app-1", as1).status).To(Equal(http.StatusOK), "not an upload")
+	g.Expect(h.uploadOnce(as1, org60).status).To(Equal(http.StatusNotFound))
+	g.Expect(h.sim.Uploads()).To(BeEmpty(), "a refusal creates nothing")
+	g.Expect(h.sim.Budgets(key1.Key)[0].Used).To(BeZero(), "a refusal spends no upload budget")
+	g.Expect(h.uploadOnce(as1, org60).status).To(Equal(http.StatusAccepted), "only the first upload is refused")
+	g.Expect(h.sim.Uploads()).To(HaveLen(1))
+}

@@ -214,6 +214,8 @@ type faultsDoc struct {
 	MalformedJSON   int     `json:"malformed_json"`
 	Throttle        int     `json:"throttle"`
 	FailJobs        int     `json:"fail_jobs"`
+	RefuseUploads   int     `json:"refuse_uploads"`
+	RefuseStatus    int     `json:"refuse_status"`
 	RetryAfter      *bool   `json:"retry_after,omitempty"`
 }
 
@@ -229,6 +231,8 @@ func (s *Server) faultsDoc() faultsDoc {
 		MalformedJSON:   f.MalformedJSON,
 		Throttle:        f.Throttle,
 		FailJobs:        f.FailJobs,
+		RefuseUploads:   f.RefuseUploads,
+		RefuseStatus:    f.RefuseStatus,
 		RetryAfter:      &ra,
 	}
 }
@@ -262,6 +266,8 @@ func (d faultsDoc) faults() (Faults, *apiError) {
 		MalformedJSON:   d.MalformedJSON,
 		Throttle:        d.Throttle,
 		FailJobs:        d.FailJobs,
+		RefuseUploads:   d.RefuseUploads,
+		RefuseStatus:    d.RefuseStatus,
 	}
 	if f.ServerErrorRate < 0 || f.ServerErrorRate > 1 {
 		return f, errorf(http.StatusBadRequest, "server_error_rate must be between 0 and 1")
