@@ -58,6 +58,10 @@ const (
 	// five minutes once running.
 	defaultUnknownCreateWait = 10 * time.Minute
 
+	// maxUnknownOutcomes is how many uploads of one file may end without an
+	// answer before a person must allow another.
+	maxUnknownOutcomes = 3
+
 	// verifyTimeout bounds the probe of an account's credentials, retries
 	// inside the client included.
 	verifyTimeout = 30 * time.Second

@@ -55,6 +55,10 @@ type ProfileImportReconciler struct {
 	// SourceOptions are the settings for opening sources: whether object
 	// stores may be read with the operator's own credentials.
 	SourceOptions source.Options
+	// UploadTimeout bounds one upload; zero means 10m. An upload of unknown
+	// outcome that this process did not see end (it stopped meanwhile) is
+	// retried only once it cannot still be in flight.
+	UploadTimeout time.Duration
 	// SourceRecheck is how often an import stalled by its object store (a
 	// missing object, refused credentials) looks again: that is fixed
 	// outside the cluster, where no watch sees it. Zero means 2m.
@@ -94,6 +98,9 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	}
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
+	}
+	if r.UploadTimeout <= 0 {
+		r.UploadTimeout = uploadTimeout
 	}
 	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients}
 	r.frame = newFrame(kind[*importsv1alpha1.ProfileImport, *importScope]{

@@ -72,13 +72,20 @@ func readyImportAccount(s *importSim, window time.Duration) string {
 	GinkgoHelper()
 	ns := newNamespace()
 	s.createSecret(ns)
+	s.readyAccountIn(ns, window)
+	return ns
+}
+
+// readyAccountIn creates the account of the simulator in namespace, whose
+// Secret exists, and waits until it is Ready.
+func (s *importSim) readyAccountIn(ns string, window time.Duration) {
+	GinkgoHelper()
 	account := createAccount(ns, func(a *importsv1alpha1.LocalyticsAccount) {
 		a.Spec.Endpoint = s.url
 		a.Spec.Limits.ProfileUploads = &importsv1alpha1.RateLimit{Count: 10, Window: metav1.Duration{Duration: window}}
 		a.Spec.Limits.ProfileStatus = &importsv1alpha1.RateLimit{Count: 600, Window: metav1.Duration{Duration: time.Minute}}
 	})
 	eventuallyCondition(account, importsv1alpha1.ConditionReady, metav1.ConditionTrue, controllers.ReasonCredentialsVerified)
-	return ns
 }
 
 func createFileConfigMap(namespace, name, key, content string) {

@@ -281,7 +281,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	// for one do not read it; a store that fails, or a file that changed,
 	// gives the slot back, since nothing was sent. The deadline covers the
 	// whole upload.
-	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	uploadCtx, cancel := context.WithTimeout(ctx, r.UploadTimeout)
 	defer cancel()
 	file, err := source.Open(uploadCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
 	if err != nil {
@@ -346,6 +346,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 
 	case localytics.IsUnknownOutcome(err):
 		recordUpload(accountKey.String(), uploadUnknown)
+		pi.Status.UploadIntent.EndedAt = &metav1.Time{Time: sentAt}
 		// The vendor counted the upload, whatever happened to the answer.
 		r.recordSent(ctx, st, ledgerClient, accountKey, slot, sentAt)
 		st.log.Info("upload of unknown outcome", "digest", st.report.Digest, "error", err.Error())
@@ -423,19 +424,36 @@ func (r *ProfileImportReconciler) planUpload(ctx context.Context, st *importScop
 	// A file that changed since the lost upload may hold anything.
 	risky := st.report.HasIncrement || intent.ContentDigest != st.report.Digest
 	allowed := pi.Annotations[importsv1alpha1.AnnotationRetryUnknownUpload] == "true"
+	pi.Status.Phase = importsv1alpha1.PhaseUploading
 	if risky && !allowed {
-		pi.Status.Phase = importsv1alpha1.PhaseUploading
 		return uploadAttempt{}, stalled(ReasonUploadOutcomeUnknown, nil, "%s", unknownOutcomeMessage)
 	}
+	lost := intent.Attempt + 1
+	capped := lost >= maxUnknownOutcomes
+	if capped && !allowed {
+		// Something keeps losing the answers: retrying on would spend the
+		// budget on uploads that may all have been applied.
+		return uploadAttempt{}, stalled(ReasonUploadOutcomeUnknown, nil,
+			"%d uploads of this file had an unknown outcome (the answer was lost each time); it is not uploaded again "+
+				"until a person sets the annotation %s: \"true\" (honoured once); the events and the account's ledger hold the attempts",
+			lost, importsv1alpha1.AnnotationRetryUnknownUpload)
+	}
+	if inFlightUntil := intent.StartedAt.Add(r.UploadTimeout); intent.EndedAt == nil && st.now.Before(inFlightUntil) {
+		// The operator stopped while it was sending: another process (the
+		// previous leader) may still be sending it.
+		return uploadAttempt{}, waiting(ReasonUploadOutcomeUnknown, inFlightUntil, nil,
+			"an earlier upload of this file may still be in flight (the operator stopped while sending it); "+
+				"it is uploaded again once that upload's deadline passed")
+	}
 	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventRetryingUpload, "Upload",
-		"Uploading again a file whose earlier upload has an unknown outcome (%s)", retryWhy(risky))
+		"Uploading again a file whose earlier upload has an unknown outcome (%s)", retryWhy(risky || capped))
 	return uploadAttempt{
 		// Asked again before its intent is written (this process stopped
 		// in between), the retry gets the same number, and so the same slot.
 		number:             intent.Attempt + 1,
 		startedAt:          st.now,
 		previous:           intent.DeepCopy(),
-		consumesAnnotation: risky,
+		consumesAnnotation: risky || capped,
 	}, nil
 }
 

@@ -139,6 +139,7 @@ var _ = BeforeSuite(func() {
 		PollMax:                 500 * time.Millisecond,
 		MaxConcurrentReconciles: 4,
 		SourceRecheck:           500 * time.Millisecond,
+		UploadTimeout:           10 * time.Second,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect((&controllers.AudienceListReconciler{
 		Client:                  mgr.GetClient(),

@@ -163,6 +163,12 @@ type UploadIntent struct {
 	// +required
 	StartedAt metav1.Time `json:"startedAt"`
 
+	// endedAt is when the operator saw the upload end without an answer.
+	// Unset while it is in flight, and after the operator stopped during
+	// it: a retry then waits until the upload cannot still be in flight.
+	// +optional
+	EndedAt *metav1.Time `json:"endedAt,omitempty"`
+
 	// attempt counts the uploads of the file made after one of unknown
 	// outcome: 0 for the first upload, one more for each retry. It names the
 	// upload's slot in the account's ledger. Defaults to 0; never negative.
