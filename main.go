@@ -24,6 +24,7 @@ import (
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
+	"github.com/localytics-operator/localytics-operator/internal/endpoints"
 	"github.com/localytics-operator/localytics-operator/internal/source"
 )
 
@@ -50,6 +51,7 @@ func main() {
 		enableLeaderElection bool
 		ambientStoreCreds    bool
 		driftInterval        time.Duration
+		allowedEndpoints     string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -66,6 +68,9 @@ func main() {
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute,
 		"How often AudienceLists are compared with what Localytics holds, to repair lists deleted or renamed outside the cluster. "+
 			"One list-by-app call per account and app serves every list of the app in an interval.")
+	flag.StringVar(&allowedEndpoints, "allowed-endpoints", endpoints.DefaultLocalytics,
+		"The base URLs LocalyticsAccounts may use as spec.endpoint, comma-separated: credentials are sent nowhere else. "+
+			"An entry without a port allows every port of its host; plain http only where an entry says http.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -110,6 +115,10 @@ func main() {
 
 	ctx := ctrl.SetupSignalHandler()
 	clients := controllers.NewLocalyticsClients()
+	if clients.AllowedEndpoints, err = endpoints.Parse(allowedEndpoints); err != nil {
+		setupLog.Error(err, "invalid --allowed-endpoints")
+		os.Exit(1)
+	}
 	if err := (&controllers.LocalyticsAccountReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

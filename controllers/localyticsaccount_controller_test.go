@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/controllers"
 	"github.com/localytics-operator/localytics-operator/internal/ledger"
 	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
 )
@@ -150,5 +152,30 @@ var _ = Describe("LocalyticsAccount controller", func() {
 		}).WithTimeout(window + 10*time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 		Expect(statusCalls.Load()).To(Equal(probes))
 		eventuallyCondition(account, importsv1alpha1.ConditionReady, metav1.ConditionTrue, "CredentialsVerified")
+	})
+})
+
+var _ = Describe("LocalyticsAccount endpoints", func() {
+	It("stalls an account whose endpoint the operator does not allow, sending it nothing", func() {
+		s := newImportSim(time.Hour)
+		ns := newNamespace()
+		s.createSecret(ns)
+		// The same simulator, named so that the allowlist (http://127.0.0.1)
+		// does not match it.
+		elsewhere := strings.Replace(s.url, "127.0.0.1", "localhost", 1)
+		account := createAccount(ns, func(a *importsv1alpha1.LocalyticsAccount) { a.Spec.Endpoint = elsewhere })
+
+		stall := eventuallyCondition(account, importsv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonEndpointNotAllowed)
+		Expect(stall.Message).To(ContainSubstring("--allowed-endpoints"))
+		Expect(stall.Message).To(ContainSubstring(elsewhere))
+		Consistently(func() []sim.CallRecord { return s.Calls() }).
+			WithTimeout(time.Second).WithPolling(100*time.Millisecond).Should(BeEmpty(), "not a single request reached it")
+
+		// An allowed endpoint makes the account Ready.
+		fresh := getAccount(client.ObjectKeyFromObject(account))
+		base := fresh.DeepCopy()
+		fresh.Spec.Endpoint = s.url
+		Expect(k8sClient.Patch(ctx, fresh, client.MergeFrom(base))).To(Succeed())
+		eventuallyCondition(account, importsv1alpha1.ConditionReady, metav1.ConditionTrue, controllers.ReasonCredentialsVerified)
 	})
 })

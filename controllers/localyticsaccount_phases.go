@@ -49,6 +49,14 @@ func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *
 	account := s.obj
 	log := ctrl.LoggerFrom(ctx).WithValues("secret", klog.KRef(account.Namespace, account.Spec.SecretRef.Name))
 	key := client.ObjectKeyFromObject(account)
+	if !r.Clients.allows(account.Spec.Endpoint) {
+		// Before the Secret is even read: its values must not reach a host
+		// the cluster admin did not allow.
+		r.Clients.forget(key)
+		return stalled(ReasonEndpointNotAllowed, nil,
+			"spec.endpoint %s is not among the operator's --allowed-endpoints; no request was sent. Ask the cluster admin to allow it, or use an allowed endpoint",
+			account.Spec.Endpoint)
+	}
 	creds, err := readCredentials(ctx, r.APIReader, account)
 	if err != nil {
 		r.Clients.forget(key)

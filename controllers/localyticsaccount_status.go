@@ -14,6 +14,9 @@ const (
 	ReasonCredentialsRefused = "CredentialsRefused"
 	// ReasonCredentialsInvalid: the credentials cannot be sent (stalled).
 	ReasonCredentialsInvalid = "CredentialsInvalid"
+	// ReasonEndpointNotAllowed: spec.endpoint is not among the operator's
+	// --allowed-endpoints; nothing is sent to it (stalled).
+	ReasonEndpointNotAllowed = "EndpointNotAllowed"
 	// ReasonEndpointUnexpected: the endpoint answered like no Localytics
 	// API would (stalled).
 	ReasonEndpointUnexpected = "EndpointUnexpected"

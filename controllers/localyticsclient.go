@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/endpoints"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
 
@@ -74,6 +76,11 @@ func readCredentials(ctx context.Context, reader client.Reader, account *imports
 // controller sees every rotation of a Secret (it watches them) and replaces
 // or forgets the client then.
 type LocalyticsClients struct {
+	// AllowedEndpoints are the base URLs credentials may be sent to; the
+	// zero value allows https://api.localytics.com only. No client of
+	// another endpoint is ever built.
+	AllowedEndpoints endpoints.Allowlist
+
 	budgets    *localytics.Budgets
 	httpClient *http.Client
 	options    []localytics.Option
@@ -167,6 +174,9 @@ func (f *LocalyticsClients) For(account *importsv1alpha1.LocalyticsAccount, cred
 	if endpoint == "" {
 		endpoint = importsv1alpha1.DefaultEndpoint
 	}
+	if !f.allows(endpoint) {
+		return nil, errEndpointNotAllowed
+	}
 	opts := append([]localytics.Option{
 		localytics.WithHTTPClient(f.httpClient),
 		localytics.WithBudgets(f.budgets),
@@ -206,6 +216,18 @@ func limitsOf(spec importsv1alpha1.AccountLimits) localytics.Limits {
 	set(&limits.ProfileStatus, spec.ProfileStatus)
 	set(&limits.AudienceCalls, spec.AudienceCalls)
 	return limits
+}
+
+// errEndpointNotAllowed refuses a client of an endpoint the allowlist lacks.
+var errEndpointNotAllowed = errors.New("the endpoint is not among the operator's --allowed-endpoints")
+
+// allows tells whether credentials may be sent to endpoint.
+func (f *LocalyticsClients) allows(endpoint string) bool {
+	allowed := f.AllowedEndpoints
+	if allowed.IsZero() {
+		allowed = endpoints.MustParse(endpoints.DefaultLocalytics)
+	}
+	return allowed.Allows(endpoint)
 }
 
 // budgetWait is how long a call of kind must wait for the key's budget, zero

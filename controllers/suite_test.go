@@ -24,6 +24,7 @@ import (
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
+	"github.com/localytics-operator/localytics-operator/internal/endpoints"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
@@ -120,6 +121,8 @@ var _ = BeforeSuite(func() {
 
 	// One attempt per call: the specs drive retries through the reconciler.
 	clients = controllers.NewLocalyticsClients(localytics.WithRetryPolicy(localytics.RetryPolicy{MaxAttempts: 1}))
+	// The simulators listen on loopback ports of their own.
+	clients.AllowedEndpoints = endpoints.MustParse("http://127.0.0.1")
 	Expect((&controllers.LocalyticsAccountReconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),

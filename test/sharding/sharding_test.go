@@ -33,6 +33,7 @@ import (
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
+	"github.com/localytics-operator/localytics-operator/internal/endpoints"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
@@ -96,6 +97,7 @@ func startShard(namespace, shard string) {
 	Expect(err).NotTo(HaveOccurred())
 
 	clients := controllers.NewLocalyticsClients(localytics.WithRetryPolicy(localytics.RetryPolicy{MaxAttempts: 1}))
+	clients.AllowedEndpoints = endpoints.MustParse("http://127.0.0.1")
 	Expect((&controllers.LocalyticsAccountReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients,
 		Recorder:    mgr.GetEventRecorder("localyticsaccount-controller-" + shard),
