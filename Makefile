@@ -12,13 +12,22 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s/$(KUBE_VERSION)
-KUBECTL ?= $(KUBEBUILDER_ASSETS)/kubectl
+# The kubectl that talks to a cluster (install, deploy and their undoing): the
+# one on PATH, else the one `make control-plane` built.
+KUBECTL ?= $(or $(shell command -v kubectl 2>/dev/null),$(wildcard $(KUBEBUILDER_ASSETS)/kubectl),kubectl)
+# The kubectl that renders dist/install.yaml: always the pinned one, so that
+# the installer does not depend on the kustomize of whoever builds it.
+KUBECTL_PINNED ?= $(KUBEBUILDER_ASSETS)/kubectl
 VERSITYGW ?= $(LOCALBIN)/versitygw/$(VERSITYGW_VERSION)/versitygw
 export KUBEBUILDER_ASSETS VERSITYGW
 # Tests use the credentials they are given, never the cloud's instance metadata.
 export AWS_EC2_METADATA_DISABLED = true
 
-GO_TEST_FLAGS ?= -race -count=1
+# The manager's image, and the tool that builds and pushes it.
+IMG ?= ghcr.io/localytics-operator/localytics-operator:v0.1.0
+CONTAINER_TOOL ?= docker
+
+GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -96,6 +105,55 @@ build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig.
 	go run ./main.go
+
+# render-default renders config/default with kubectl $(1) and sets the image
+# of the manager, the only container, to $(IMG), failing unless exactly one
+# image was set. (A sed on the output, not `kustomize edit set image`, which
+# kubectl lacks and which would change the committed config/manager.)
+define render-default
+$(1) kustomize config/default | sed -E 's|^([[:space:]]+image:[[:space:]]+)[^[:space:]]+$$|\1$(IMG)|'
+endef
+
+.PHONY: docker-build
+docker-build: ## Build the manager's image IMG with CONTAINER_TOOL (docker).
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the manager's image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
+
+.PHONY: build-installer
+build-installer: manifests control-plane ## Write dist/install.yaml (CRDs, RBAC, the manager with image IMG) for `kubectl apply -f`.
+	mkdir -p dist
+	$(call render-default,$(KUBECTL_PINNED)) > dist/install.yaml.tmp
+	@n=$$(grep -cE '^[[:space:]]+image:[[:space:]]+' dist/install.yaml.tmp); \
+	if [ "$$n" != 1 ] || ! grep -qF 'image: $(IMG)' dist/install.yaml.tmp; then \
+		echo "dist/install.yaml: expected exactly one image, $(IMG), found $$n images" >&2; rm -f dist/install.yaml.tmp; exit 1; \
+	fi
+	mv dist/install.yaml.tmp dist/install.yaml
+	@echo "wrote dist/install.yaml (image $(IMG))"
+
+##@ Deployment
+
+ifndef ignore-not-found
+  ignore-not-found = false
+endif
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	$(KUBECTL) apply -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Uninstall the CRDs (and so every resource of them); ignore-not-found=true to ignore missing ones.
+	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator (config/default) with image IMG to the cluster of the current kubeconfig.
+	$(call render-default,$(KUBECTL)) | $(KUBECTL) apply -f -
+
+.PHONY: undeploy
+undeploy: ## Remove the operator (config/default, CRDs included); ignore-not-found=true to ignore missing ones.
+	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/default
 
 ##@ Tools
 

@@ -9,15 +9,12 @@ import (
 	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec and OIDC auth for kubeconfigs
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -25,6 +22,7 @@ import (
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
 	"github.com/localytics-operator/localytics-operator/internal/endpoints"
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
 	"github.com/localytics-operator/localytics-operator/internal/source"
 )
 
@@ -52,6 +50,9 @@ func main() {
 		ambientStoreCreds    bool
 		driftInterval        time.Duration
 		allowedEndpoints     string
+		watchNamespaces      string
+		allowedStores        string
+		requireSecretLabel   bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -71,11 +72,28 @@ func main() {
 	flag.StringVar(&allowedEndpoints, "allowed-endpoints", endpoints.DefaultLocalytics,
 		"The base URLs LocalyticsAccounts may use as spec.endpoint, comma-separated: credentials are sent nowhere else. "+
 			"An entry without a port allows every port of its host; plain http only where an entry says http.")
+	flag.StringVar(&allowedStores, "allowed-object-store-endpoints", "",
+		"The base URLs of S3-compatible stores that ProfileImports and AudienceLists may name with ?endpoint=, comma-separated: "+
+			"the store's Secret is sent nowhere else. Empty (the default) allows AWS's own endpoints only, that is no endpoint parameter. "+
+			"An entry without a port allows every port of its host; plain http only where an entry says http.")
+	flag.BoolVar(&requireSecretLabel, "require-secret-label", false,
+		"Use only the Secrets labelled "+secrets.LabelUse+"="+secrets.LabelUseValue+", for LocalyticsAccounts and object stores alike. "+
+			"Off by default: whoever may create these objects in a namespace may have the operator use any Secret of it.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"The namespaces the operator watches and reconciles, comma-separated; empty watches all namespaces. "+
+			"With a list, a Role in each of them is enough instead of a ClusterRole.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+
+	namespaces, err := controllers.ParseWatchNamespaces(watchNamespaces)
+	if err != nil {
+		setupLog.Error(err, "invalid --watch-namespaces")
+		os.Exit(1)
+	}
+	clientOptions, cacheOptions := controllers.ManagerCacheOptions(namespaces)
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
@@ -98,15 +116,14 @@ func main() {
 		LeaderElectionID:       leaderElectionID,
 		// Release the lease on a clean stop so that a new replica takes over at once.
 		LeaderElectionReleaseOnCancel: true,
-		// Clusters hold tens of thousands of Secrets and ConfigMaps, and the
-		// operator needs a few of them: reads of those two kinds go to the
-		// API server instead of caching them all. Changes to them are noticed
-		// through metadata-only watches (see the controllers), whose cached
-		// objects are also stripped of their managedFields.
-		Client: client.Options{Cache: &client.CacheOptions{
-			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
-		}},
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// On SIGTERM no new upload starts; the ones already sent run to
+		// their end and their answers are recorded before the process exits.
+		GracefulShutdownTimeout: ptr.To(controllers.ShutdownGrace),
+		// Secrets and ConfigMaps are never cached in full, their metadata
+		// without annotations, labels or managedFields; the caches hold the
+		// watched namespaces only (see controllers.ManagerCacheOptions).
+		Client: clientOptions,
+		Cache:  cacheOptions,
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create the manager")
@@ -115,15 +132,28 @@ func main() {
 
 	ctx := ctrl.SetupSignalHandler()
 	clients := controllers.NewLocalyticsClients()
+	// One watchdog for every controller: the liveness probe fails while a
+	// worker is stuck beyond every deadline of a reconcile.
+	watchdog := controllers.NewWatchdog()
 	if clients.AllowedEndpoints, err = endpoints.Parse(allowedEndpoints); err != nil {
 		setupLog.Error(err, "invalid --allowed-endpoints")
 		os.Exit(1)
 	}
+	secretPolicy := secrets.Policy{RequireLabel: requireSecretLabel}
+	sourceOptions := source.Options{AmbientCredentials: ambientStoreCreds, SecretPolicy: secretPolicy}
+	if allowedStores != "" {
+		if sourceOptions.AllowedEndpoints, err = endpoints.Parse(allowedStores); err != nil {
+			setupLog.Error(err, "invalid --allowed-object-store-endpoints")
+			os.Exit(1)
+		}
+	}
 	if err := (&controllers.LocalyticsAccountReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("localyticsaccount-controller"),
-		Clients:   clients,
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Recorder:     mgr.GetEventRecorder("localyticsaccount-controller"),
+		Clients:      clients,
+		Watchdog:     watchdog,
+		SecretPolicy: secretPolicy,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "LocalyticsAccount")
 		os.Exit(1)
@@ -133,7 +163,8 @@ func main() {
 		APIReader:     mgr.GetAPIReader(),
 		Recorder:      mgr.GetEventRecorder("profileimport-controller"),
 		Clients:       clients,
-		SourceOptions: source.Options{AmbientCredentials: ambientStoreCreds},
+		Watchdog:      watchdog,
+		SourceOptions: sourceOptions,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "ProfileImport")
 		os.Exit(1)
@@ -144,18 +175,21 @@ func main() {
 		APIReader:     mgr.GetAPIReader(),
 		Recorder:      mgr.GetEventRecorder("audiencelist-controller"),
 		Clients:       clients,
+		Watchdog:      watchdog,
 		DriftInterval: driftInterval,
-		SourceOptions: source.Options{AmbientCredentials: ambientStoreCreds},
+		SourceOptions: sourceOptions,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "AudienceList")
 		os.Exit(1)
 	}
 
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+	if err := mgr.AddHealthzCheck("workers", watchdog.Check); err != nil {
 		setupLog.Error(err, "unable to set up the health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Not ready until the caches have synced: a manager whose watches fail
+	// (missing RBAC, an API server out of reach) receives no traffic.
+	if err := mgr.AddReadyzCheck("readyz", controllers.CacheSynced(mgr.GetCache())); err != nil {
 		setupLog.Error(err, "unable to set up the ready check")
 		os.Exit(1)
 	}

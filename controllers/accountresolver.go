@@ -12,6 +12,7 @@ import (
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
 
 // Reasons of an object whose account cannot be used (shared by the kinds
@@ -41,6 +42,9 @@ type accountResolver struct {
 	// apiReader reads Secrets (never cached).
 	apiReader client.Reader
 	clients   *LocalyticsClients
+	// secrets says which Secrets may be used, as the account controller's
+	// SecretPolicy does.
+	secrets secrets.Policy
 }
 
 // resolve returns the account name in namespace, ready to be used. An
@@ -66,7 +70,7 @@ func (a accountResolver) resolve(ctx context.Context, namespace, name string, no
 	if api, ok := a.clients.verifiedFor(account); ok {
 		return readyAccount{account: account, api: api}, nil
 	}
-	creds, err := readCredentials(ctx, a.apiReader, account)
+	creds, err := readCredentials(ctx, a.apiReader, account, a.secrets)
 	if err != nil {
 		return readyAccount{}, err
 	}

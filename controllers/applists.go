@@ -188,7 +188,8 @@ func upsertList(lists []localytics.AudienceList, l localytics.AudienceList) []lo
 	return append(lists, l)
 }
 
-// counts returns the lists in use per app of the account, apps in order.
+// counts returns the lists in use per app of the account, apps in order, at
+// most MaxAudienceListApps of them: the bound of status.audienceLists.
 func (a *appLists) counts(account types.NamespacedName) []importsv1alpha1.AppAudienceLists {
 	a.mu.Lock()
 	keys := make([]appKey, 0, len(a.apps))
@@ -215,6 +216,9 @@ func (a *appLists) counts(account types.NamespacedName) []importsv1alpha1.AppAud
 		st.mu.Unlock()
 		if known {
 			out = append(out, importsv1alpha1.AppAudienceLists{AppID: k.app, Count: int32(n)})
+		}
+		if len(out) == importsv1alpha1.MaxAudienceListApps {
+			break
 		}
 	}
 	return out

@@ -10,7 +10,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -56,14 +55,23 @@ type AudienceListReconciler struct {
 	// the list is looked for by name before it is created again; zero
 	// means 10m. A create's list appears only once its job completed.
 	UnknownCreateWait time.Duration
-	// MaxConcurrentReconciles is how many lists are reconciled at once;
-	// zero means 2.
+	// MaxConcurrentReconciles is how many lists are reconciled at once
+	// (a namespace may hold a quarter of them); zero means 8.
 	MaxConcurrentReconciles int
-	// SourceOptions are the settings for opening sources.
+	// Watchdog, if set, watches the reconciles for stuck workers.
+	Watchdog *Watchdog
+	// SourceOptions are the settings for opening sources: whether object
+	// stores may be read with the operator's own credentials, the stores
+	// allowed, and which Secrets may be used (SecretPolicy, also for the
+	// account's Secret when this controller reads it).
 	SourceOptions source.Options
 	// SourceRecheck is how often a list stalled by its object store looks
 	// again; zero means 2m.
 	SourceRecheck time.Duration
+	// MaxFileBytes is the largest source file accepted; zero (or more than
+	// the Localytics limit) means the Localytics limit, 100 MB. Tests set
+	// less.
+	MaxFileBytes int64
 
 	frame    *frame[*importsv1alpha1.AudienceList, *listScope]
 	accounts accountResolver
@@ -107,13 +115,13 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.UnknownCreateWait <= 0 {
 		r.UnknownCreateWait = defaultUnknownCreateWait
 	}
-	if r.MaxConcurrentReconciles <= 0 {
-		r.MaxConcurrentReconciles = 2
-	}
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
 	}
-	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients}
+	if r.MaxFileBytes <= 0 || r.MaxFileBytes > maxUploadBytes {
+		r.MaxFileBytes = maxUploadBytes
+	}
+	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.lists = r.Clients.lists
 	r.frame = newFrame(kind[*importsv1alpha1.AudienceList, *listScope]{
 		newObject:  func() *importsv1alpha1.AudienceList { return &importsv1alpha1.AudienceList{} },
@@ -136,7 +144,8 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 			r.reconcileDelete,
 		},
 		summarize: summarizeList,
-	}, r.Client, r.Clock, newTransientBackoff(r.BackoffBase, r.BackoffMax))
+	}, r.Client, frameOptions{clock: r.Clock, backoff: newTransientBackoff(r.BackoffBase, r.BackoffMax),
+		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog})
 
 	if err := indexReferences(ctx, mgr.GetFieldIndexer(), &importsv1alpha1.AudienceList{}, func(o client.Object) (importsv1alpha1.Source, string) {
 		al := o.(*importsv1alpha1.AudienceList)
@@ -155,7 +164,8 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.listsOf(sourceSecretIndex))).
 		Watches(&importsv1alpha1.LocalyticsAccount{}, handler.EnqueueRequestsFromMapFunc(r.listsOf(accountRefIndex)),
 			builder.WithPredicates(accountReadinessChanged())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WatchesRawSource(r.frame.woken()).
+		WithOptions(workerOptions(r.MaxConcurrentReconciles)).
 		Named("audiencelist").
 		Complete(r)
 }

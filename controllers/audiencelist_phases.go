@@ -32,7 +32,10 @@ func (r *AudienceListReconciler) reconcileSource(ctx context.Context, s *listSco
 		return ctrl.Result{}, sourceFailure(err, r.SourceRecheck)
 	}
 	if revision != al.Status.SourceRevision || al.Status.Validation == nil {
-		file, err := source.Open(readCtx, r.APIReader, al.Namespace, al.Spec.Source, r.SourceOptions)
+		file, err := openWithin(readCtx, r.APIReader, al.Namespace, al.Spec.Source, r.SourceOptions, r.MaxFileBytes)
+		if tooLarge, ok := isTooLarge(err); ok {
+			return ctrl.Result{}, r.reject(s, tooLarge)
+		}
 		if err != nil {
 			return ctrl.Result{}, sourceFailure(err, r.SourceRecheck)
 		}
@@ -47,31 +50,38 @@ func (r *AudienceListReconciler) reconcileSource(ctx context.Context, s *listSco
 		al.Status.Bytes = report.Bytes
 		al.Status.Validation = validationSummary(report)
 		al.Status.Validation.DuplicateLines = report.DuplicateLines
-		if report.InvalidLines == 0 && report.ValidLines > 0 && report.Digest != al.Status.ContentDigest {
+		if report.InvalidLines == 0 && report.ValidLines > 0 && report.Bytes <= r.MaxFileBytes && report.Digest != al.Status.ContentDigest {
 			r.Recorder.Eventf(al, nil, corev1.EventTypeNormal, EventValidated, "Validate",
 				"%s: %d customer ids, %d duplicates, %d bytes, %s", file.Description, report.ValidLines, report.DuplicateLines, report.Bytes, report.Digest)
 		}
 	}
 	if rejected := r.judgeSource(al); rejected != nil {
-		if al.Spec.Source.ObjectStore != nil {
-			rejected.recheck = r.SourceRecheck // fixed in the store, where no watch sees it
-		}
-		if stallReason(s.base.Status.Conditions) != rejected.reason || s.base.Status.SourceRevision != al.Status.SourceRevision {
-			r.Recorder.Eventf(al, nil, corev1.EventTypeWarning, EventRejected, "Validate", "%s", rejected.message)
-		}
-		return ctrl.Result{}, rejected
+		return ctrl.Result{}, r.reject(s, rejected)
 	}
 	return ctrl.Result{}, nil
+}
+
+// reject stalls a list whose source must not be uploaded, with an event
+// when the reason or the source's revision is new.
+func (r *AudienceListReconciler) reject(s *listScope, rejected *phaseError) error {
+	al := s.obj
+	if al.Spec.Source.ObjectStore != nil {
+		rejected.recheck = r.SourceRecheck // fixed in the store, where no watch sees it
+	}
+	if stallReason(s.base.Status.Conditions) != rejected.reason || s.base.Status.SourceRevision != al.Status.SourceRevision {
+		r.Recorder.Eventf(al, nil, corev1.EventTypeWarning, EventRejected, "Validate", "%s", rejected.message)
+	}
+	return rejected
 }
 
 // judgeSource says why the validated source must not be uploaded, if it
 // must not.
 func (r *AudienceListReconciler) judgeSource(al *importsv1alpha1.AudienceList) *phaseError {
 	v := al.Status.Validation
+	if tooLarge := tooLargeAfterReading(al.Status.Bytes, r.MaxFileBytes); tooLarge != nil {
+		return tooLarge // the other counts are of the part that was read
+	}
 	switch {
-	case al.Status.Bytes > maxUploadBytes:
-		return stalled(ReasonFileTooLarge, nil, "the file has %d bytes, over the Localytics limit of %d bytes; nothing was uploaded",
-			al.Status.Bytes, maxUploadBytes)
 	case v.InvalidLines > 0:
 		first := "none reported"
 		if len(v.Errors) > 0 {
@@ -443,7 +453,7 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 		al.Status.Intent.Name = al.Spec.AudienceName
 	}
 
-	uploadCtx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	uploadCtx, send, cancel := sendContext(ctx, uploadTimeout)
 	defer cancel()
 	file, err := source.Open(uploadCtx, r.APIReader, al.Namespace, al.Spec.Source, r.SourceOptions)
 	if err != nil {
@@ -459,6 +469,11 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 	}
 	// Written before anything is sent: a process that stops before it
 	// hears back then knows that the outcome is unknown.
+	if err := send(); err != nil {
+		giveBack()
+		al.Status.Intent = nil
+		return ctrl.Result{}, err
+	}
 	if err := s.saveStatus(ctx, true); err != nil {
 		giveBack()
 		al.Status.Intent = nil // not sent
@@ -474,19 +489,26 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 		activityID, err = s.api.ReplaceAudienceList(uploadCtx, localytics.AudienceListReplace{
 			AppID: al.Spec.AppID, AudienceListID: al.Status.AudienceListID, File: upload})
 	}
+	// What the answer says is recorded on one context of its own, whatever
+	// becomes of the reconcile's: see saveResult.
+	recordCtx, cancelRecord := recordContext(ctx)
+	defer cancelRecord()
 	switch {
 	case err == nil:
 		al.Status.Intent.ActivityID = activityID
 		al.Status.LastActivityID = activityID
-		if err := s.saveResult(ctx); err != nil {
+		s.log.Info("uploaded", "operation", op, "activityID", activityID, "digest", al.Status.SourceDigest)
+		if err := s.saveResult(recordCtx, "activityID", activityID); err != nil {
 			return ctrl.Result{}, err
 		}
-		s.log.Info("uploaded", "operation", op, "activityID", activityID, "digest", al.Status.SourceDigest)
 		return ctrl.Result{RequeueAfter: r.PollMin}, nil
 	case localytics.IsUnknownOutcome(err):
 		// The intent stays: the next reconcile settles it. A create's list
 		// is looked for from now on: the upload itself may have taken long.
 		al.Status.Intent.StartedAt = metav1.NewTime(r.Clock.Now())
+		// Recorded at once: lost, a restart would look for the list from
+		// before the upload, and might create it again too soon.
+		_ = s.saveResult(recordCtx, "outcome", "unknown", "operation", op)
 		r.Recorder.Eventf(al, nil, corev1.EventTypeWarning, EventOutcomeUnknown, "Upload",
 			"The connection was lost after the file was sent: Localytics may or may not have accepted the %s", operationNoun(op))
 		return ctrl.Result{}, transient(ReasonUploadOutcomeUnknown, err, "the outcome of the %s is unknown; finding out", operationNoun(op))
@@ -514,6 +536,8 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 		// Sending the same file again would be refused again: it is not
 		// sent until the source changes.
 		al.Status.FailedDigest = al.Status.SourceDigest
+		// Recorded at once: lost, the refused file would be sent again.
+		_ = s.saveResult(recordCtx, "refusal", code, "operation", op)
 		reason := ReasonUploadRefused
 		if code == http.StatusRequestEntityTooLarge {
 			reason = ReasonFileTooLarge

@@ -10,13 +10,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/jitter"
 )
 
 // The reconcile frame every kind runs on (after Cluster API's util/patch and
@@ -34,6 +36,33 @@ type phase[S any] func(ctx context.Context, s S) (ctrl.Result, error)
 // errStaleCache means the cached object is older than the API server's:
 // nothing is decided on it, and it is read again shortly.
 var errStaleCache = errors.New("the cached object is stale")
+
+// errStopping means the reconcile's context ended (the manager is stopping,
+// or the reconcile ran out of time) before a remote write was started:
+// nothing was sent and nothing is written.
+var errStopping = errors.New("the reconcile was cut short before a remote write")
+
+// sendContext is the context of a remote write (an upload, a create).
+// Until send is called, the reconcile's context ends it too: the manager
+// began to stop, and nothing was sent yet, so nothing is (send then returns
+// errStopping). From send on it is detached from the reconcile's context, so
+// that a write once sent is not abandoned half-way (which would make its
+// outcome unknown), and ends only at its own deadline.
+func sendContext(ctx context.Context, timeout time.Duration) (_ context.Context, send func() error, cancel context.CancelFunc) {
+	sendCtx, cancel := context.WithTimeout(detached(ctx), timeout)
+	stop := context.AfterFunc(ctx, cancel)
+	send = func() error {
+		if !stop() {
+			return errStopping
+		}
+		return nil
+	}
+	return sendCtx, send, cancel
+}
+
+// detached keeps ctx's values (the logger) but not its cancellation, for the
+// writes that record what a remote call did.
+func detached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // kind is what the frame needs to know of one kind of object.
 type kind[T client.Object, S any] struct {
@@ -101,18 +130,52 @@ func (s *objectScope[T]) saveStatus(ctx context.Context, lock bool) error {
 }
 
 // saveResult writes at once what a remote call just answered (an activity
-// id): lost, it would make the call look like one of unknown outcome. So it
-// is written without the optimistic lock (a concurrent change of the
-// object's metadata must not make it fail; only this reconcile writes the
-// object's status) and retried for about half a minute.
-func (s *objectScope[T]) saveResult(ctx context.Context) error {
-	err := retry.OnError(activityBackoff, func(err error) bool { return !apierrors.IsNotFound(err) }, func() error {
-		return s.saveStatus(ctx, false)
-	})
-	if err != nil {
-		s.log.Error(err, "recording the answer of a remote call")
+// id, a refusal, an unknown outcome): lost, it would make the call look like
+// one of unknown outcome, or be made again. So it is written without the
+// optimistic lock (a concurrent change of the object's metadata must not
+// make it fail; only this reconcile writes the object's status), on ctx, a
+// recordContext that neither the manager's stop nor the reconcile's timeout
+// cancels, and retried for as long as the API server may be restarting or
+// a leader changing. If it still fails, the answer (keysAndValues) is
+// logged at Info: the last place it is kept.
+func (s *objectScope[T]) saveResult(ctx context.Context, keysAndValues ...any) error {
+	delay := recordRetryMin
+	for {
+		err := s.saveStatus(ctx, false)
+		if err == nil || apierrors.IsNotFound(err) { // gone: nothing to record on
+			return err
+		}
+		if !mayPassSoon(err) {
+			// Refused (forbidden, invalid): the same write fails again.
+			s.log.Info("the answer of a remote call could not be recorded in the object's status", append(keysAndValues, "error", err.Error())...)
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Info("the answer of a remote call could not be recorded in the object's status", append(keysAndValues, "error", err.Error())...)
+			return err
+		case <-time.After(delay + jitter.Up(delay/10)):
+		}
+		delay = min(2*delay, recordRetryMax)
 	}
-	return err
+}
+
+// recordContext is the context of the writes that record what a remote call
+// answered: detached from the reconcile's, with its own deadline.
+func recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(detached(ctx), recordTimeout)
+}
+
+// mayPassSoon tells whether a failed write to the API server may pass if
+// made again: the server was out of reach, restarting, overloaded or timed
+// out. A refusal (forbidden, invalid, conflict) would only be met again.
+func mayPassSoon(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true // not an answer of the API server: the network
+	}
+	return apierrors.IsServiceUnavailable(err) || apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) ||
+		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsUnexpectedServerError(err)
 }
 
 // saveMetadata writes labels, annotations and finalizers at once, with the
@@ -127,21 +190,48 @@ func (s *objectScope[T]) saveMetadata(ctx context.Context) error {
 
 // frame runs the reconciles of one kind.
 type frame[T client.Object, S any] struct {
-	kind    kind[T, S]
-	client  client.Client
-	clock   clock.PassiveClock
-	backoff *transientBackoff
+	kind     kind[T, S]
+	client   client.Client
+	clock    clock.PassiveClock
+	backoff  *transientBackoff
+	shares   *namespaceShares
+	watchdog *Watchdog
 }
 
-func newFrame[T client.Object, S any](k kind[T, S], c client.Client, clk clock.PassiveClock, backoff *transientBackoff) *frame[T, S] {
-	if clk == nil {
-		clk = clock.RealClock{}
+// frameOptions are what a reconciler gives its frame besides the kind.
+type frameOptions struct {
+	clock   clock.PassiveClock
+	backoff *transientBackoff
+	// workers is the kind's MaxConcurrentReconciles, of which one namespace
+	// may hold a share.
+	workers  int
+	watchdog *Watchdog
+}
+
+func newFrame[T client.Object, S any](k kind[T, S], c client.Client, o frameOptions) *frame[T, S] {
+	if o.clock == nil {
+		o.clock = clock.RealClock{}
 	}
-	return &frame[T, S]{kind: k, client: c, clock: clk, backoff: backoff}
+	return &frame[T, S]{kind: k, client: c, clock: o.clock, backoff: o.backoff,
+		shares: newNamespaceShares(o.workers), watchdog: o.watchdog}
+}
+
+// woken is the source of the requests the frame turned away and wakes
+// again: every kind's controller watches it.
+func (f *frame[T, S]) woken() source.Source {
+	return source.Channel(f.shares.wake, &handler.EnqueueRequestForObject{})
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (f *frame[T, S]) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	// Before anything is read: a namespace that holds its share of the
+	// workers (its calls are slow) waits its turn without costing a read.
+	if !f.shares.take(req.NamespacedName) {
+		return ctrl.Result{RequeueAfter: shareRequeue + jitter.Up(shareRequeue)}, nil
+	}
+	defer f.shares.give(req.Namespace)
+	defer f.watchdog.begin()()
+
 	log := ctrl.LoggerFrom(ctx)
 	obj := f.kind.newObject()
 	if err := f.client.Get(ctx, req.NamespacedName, obj); err != nil {
@@ -186,8 +276,9 @@ func (f *frame[T, S]) Reconcile(ctx context.Context, req ctrl.Request) (result c
 			break
 		}
 	}
-	if errors.Is(err, errStaleCache) {
-		// Decided on a stale copy: write nothing, read it again shortly.
+	if errors.Is(err, errStaleCache) || errors.Is(err, errStopping) {
+		// Decided on a stale copy, or cut short: write nothing, read it
+		// again shortly.
 		return ctrl.Result{RequeueAfter: conflictRequeue}, nil
 	}
 	result = f.finish(ctx, req, os, scope, err, result)

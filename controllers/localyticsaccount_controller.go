@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
 
 // accountSecretIndex indexes LocalyticsAccounts by spec.secretRef.name, to
@@ -40,6 +41,15 @@ type LocalyticsAccountReconciler struct {
 	// BackoffBase and BackoffMax bound the backoff after transient
 	// failures; zero means 1s and 5m.
 	BackoffBase, BackoffMax time.Duration
+	// SecretPolicy says which Secrets may hold an account's credentials
+	// (the manager's flag --require-secret-label). Give the other
+	// controllers the same, in their SourceOptions.
+	SecretPolicy secrets.Policy
+	// MaxConcurrentReconciles is how many accounts are reconciled at once
+	// (a namespace may hold a quarter of them); zero means 8.
+	MaxConcurrentReconciles int
+	// Watchdog, if set, watches the reconciles for stuck workers.
+	Watchdog *Watchdog
 
 	frame *frame[*importsv1alpha1.LocalyticsAccount, *accountScope]
 	// verified remembers the last definite answer of the API per account,
@@ -87,7 +97,8 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 			r.Clients.lists.forget(req.NamespacedName)
 			forgetUploadBudget(req.String())
 		},
-	}, r.Client, r.Clock, newTransientBackoff(r.BackoffBase, r.BackoffMax))
+	}, r.Client, frameOptions{clock: r.Clock, backoff: newTransientBackoff(r.BackoffBase, r.BackoffMax),
+		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog})
 
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &importsv1alpha1.LocalyticsAccount{}, accountSecretIndex,
 		func(o client.Object) []string {
@@ -103,6 +114,8 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
 		// The AudienceList controller's listings change the lists per app.
 		WatchesRawSource(source.Channel(r.Clients.lists.changes, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(r.frame.woken()).
+		WithOptions(workerOptions(r.MaxConcurrentReconciles)).
 		Named("localyticsaccount").
 		Complete(r)
 }

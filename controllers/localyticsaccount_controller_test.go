@@ -129,7 +129,7 @@ var _ = Describe("LocalyticsAccount controller", func() {
 
 		store := ledger.Uncached(k8sClient, k8sClient)
 		for _, owner := range []string{"first", "second"} {
-			_, err := ledger.Reserve(ctx, store, key, ledger.Slot{Owner: key.Namespace + "/" + owner, Digest: "sha256:" + owner}, time.Now())
+			_, err := ledger.Reserve(ctx, store, key, ledger.Slot{Owner: key.Namespace + "/" + owner, Digest: "sha256:" + owner}, time.Now(), time.Now())
 			Expect(err).NotTo(HaveOccurred())
 		}
 		full := getAccount(key)

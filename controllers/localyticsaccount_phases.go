@@ -57,7 +57,7 @@ func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *
 			"spec.endpoint %s is not among the operator's --allowed-endpoints; no request was sent. Ask the cluster admin to allow it, or use an allowed endpoint",
 			account.Spec.Endpoint)
 	}
-	creds, err := readCredentials(ctx, r.APIReader, account)
+	creds, err := readCredentials(ctx, r.APIReader, account, r.SecretPolicy)
 	if err != nil {
 		r.Clients.forget(key)
 		if pe := classify(err); pe.kind == failureStalled && stallReason(s.base.Status.Conditions) != pe.reason {

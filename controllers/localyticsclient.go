@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -16,6 +15,7 @@ import (
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/internal/endpoints"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
 
 // The keys of an account's Secret.
@@ -28,6 +28,10 @@ const (
 const (
 	ReasonSecretMissing    = "SecretMissing"
 	ReasonSecretKeyMissing = "SecretKeyMissing"
+	// ReasonSecretNotLabelled: the operator runs with --require-secret-label
+	// and the Secret lacks the label imports.localytics.dev/use: "true"
+	// (stalled until it is labelled).
+	ReasonSecretNotLabelled = "SecretNotLabelled"
 )
 
 // accountCredentials are the credentials of an account as read from its
@@ -37,15 +41,20 @@ type accountCredentials struct {
 	secretVersion string
 }
 
-// readCredentials reads the Secret of an account. reader must be uncached
-// (a manager's GetAPIReader): the operator does not cache Secrets, see
-// LocalyticsAccountReconciler.SetupWithManager. A missing Secret or key is
-// a stalled phaseError naming it; the Secret's watch brings the account back
-// when it appears.
-func readCredentials(ctx context.Context, reader client.Reader, account *importsv1alpha1.LocalyticsAccount) (accountCredentials, error) {
+// readCredentials reads the Secret of an account, if policy lets the
+// operator use it. reader must be uncached (a manager's GetAPIReader): the
+// operator does not cache Secrets, see
+// LocalyticsAccountReconciler.SetupWithManager. A missing Secret or key, or
+// a Secret the policy refuses, is a stalled phaseError naming it; the
+// Secret's watch brings the account back when it appears or is labelled.
+func readCredentials(ctx context.Context, reader client.Reader, account *importsv1alpha1.LocalyticsAccount,
+	policy secrets.Policy) (accountCredentials, error) {
 	name := account.Spec.SecretRef.Name
-	var secret corev1.Secret
-	if err := reader.Get(ctx, types.NamespacedName{Namespace: account.Namespace, Name: name}, &secret); err != nil {
+	secret, err := policy.Get(ctx, reader, account.Namespace, name)
+	if err != nil {
+		if nl, ok := secrets.IsNotLabelled(err); ok {
+			return accountCredentials{}, stalled(ReasonSecretNotLabelled, nil, "%s", nl.Error())
+		}
 		if apierrors.IsNotFound(err) {
 			return accountCredentials{}, stalled(ReasonSecretMissing, nil, "Secret %q not found in namespace %q", name, account.Namespace)
 		}

@@ -3,8 +3,6 @@ package controllers
 import (
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
-
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 )
 
@@ -67,7 +65,21 @@ const (
 	verifyTimeout = 30 * time.Second
 )
 
-// activityBackoff retries the write of an activity id just received: lost,
-// the write it answers looks like one of unknown outcome, which costs calls
-// to settle. About half a minute in all.
-var activityBackoff = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 9}
+// recordTimeout bounds the write of what a remote call answered (an
+// activity id, the time an upload was sent), retried all along with
+// recordBackoff: long enough for an API server's restart or a leader
+// change, short enough to end within shutdownGrace.
+const recordTimeout = 3 * time.Minute
+
+// recordRetryMin and recordRetryMax space those retries: quickly at first,
+// doubling up to every ten seconds.
+const (
+	recordRetryMin = 100 * time.Millisecond
+	recordRetryMax = 10 * time.Second
+)
+
+// ShutdownGrace is how long the manager waits, once told to stop, for the
+// writes already sent to end and be recorded: an upload's deadline and
+// then its record's. The pod's terminationGracePeriodSeconds must be at
+// least this (config/manager).
+const ShutdownGrace = uploadTimeout + recordTimeout

@@ -11,7 +11,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -49,11 +48,15 @@ type ProfileImportReconciler struct {
 	// for a job: soon after submission, then backing off towards PollMax.
 	// Zero means 5s and 3m.
 	PollMin, PollMax time.Duration
-	// MaxConcurrentReconciles is how many imports are reconciled at once;
-	// zero means 2. An upload holds a worker while the file is sent.
+	// MaxConcurrentReconciles is how many imports are reconciled at once
+	// (a namespace may hold a quarter of them); zero means 8. An upload holds a worker while the file is sent.
 	MaxConcurrentReconciles int
+	// Watchdog, if set, watches the reconciles for stuck workers.
+	Watchdog *Watchdog
 	// SourceOptions are the settings for opening sources: whether object
-	// stores may be read with the operator's own credentials.
+	// stores may be read with the operator's own credentials, the stores
+	// allowed, and which Secrets may be used (SecretPolicy, also for the
+	// account's Secret when this controller reads it).
 	SourceOptions source.Options
 	// UploadTimeout bounds one upload; zero means 10m. An upload of unknown
 	// outcome that this process did not see end (it stopped meanwhile) is
@@ -63,6 +66,10 @@ type ProfileImportReconciler struct {
 	// missing object, refused credentials) looks again: that is fixed
 	// outside the cluster, where no watch sees it. Zero means 2m.
 	SourceRecheck time.Duration
+	// MaxFileBytes is the largest source file accepted; zero (or more than
+	// the Localytics limit) means the Localytics limit, 100 MB. Tests set
+	// less.
+	MaxFileBytes int64
 
 	frame    *frame[*importsv1alpha1.ProfileImport, *importScope]
 	accounts accountResolver
@@ -93,16 +100,16 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if r.PollMax < r.PollMin {
 		r.PollMax = max(defaultPollMax, r.PollMin)
 	}
-	if r.MaxConcurrentReconciles <= 0 {
-		r.MaxConcurrentReconciles = 2
-	}
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
 	}
 	if r.UploadTimeout <= 0 {
 		r.UploadTimeout = uploadTimeout
 	}
-	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients}
+	if r.MaxFileBytes <= 0 || r.MaxFileBytes > maxUploadBytes {
+		r.MaxFileBytes = maxUploadBytes
+	}
+	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.frame = newFrame(kind[*importsv1alpha1.ProfileImport, *importScope]{
 		newObject:  func() *importsv1alpha1.ProfileImport { return &importsv1alpha1.ProfileImport{} },
 		conditions: importConditions,
@@ -121,7 +128,8 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		},
 		summarize: summarizeImport,
 		patched:   recordJobEnd,
-	}, r.Client, r.Clock, newTransientBackoff(r.BackoffBase, r.BackoffMax))
+	}, r.Client, frameOptions{clock: r.Clock, backoff: newTransientBackoff(r.BackoffBase, r.BackoffMax),
+		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog})
 
 	if err := indexReferences(ctx, mgr.GetFieldIndexer(), &importsv1alpha1.ProfileImport{}, func(o client.Object) (importsv1alpha1.Source, string) {
 		pi := o.(*importsv1alpha1.ProfileImport)
@@ -140,7 +148,8 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.importsOfSecret)).
 		Watches(&importsv1alpha1.LocalyticsAccount{}, handler.EnqueueRequestsFromMapFunc(r.importsOfAccount),
 			builder.WithPredicates(accountMayUnblockImports())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WatchesRawSource(r.frame.woken()).
+		WithOptions(workerOptions(r.MaxConcurrentReconciles)).
 		Named("profileimport").
 		Complete(r)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/localytics-operator/localytics-operator/internal/jitter"
 	"github.com/localytics-operator/localytics-operator/internal/ledger"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
 	"github.com/localytics-operator/localytics-operator/internal/source"
 )
 
@@ -62,7 +63,10 @@ func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *import
 		}
 	}
 
-	file, err := source.Open(readCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
+	file, err := openWithin(readCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions, r.MaxFileBytes)
+	if tooLarge, ok := isTooLarge(err); ok {
+		return r.reject(st, tooLarge, false)
+	}
 	if err != nil {
 		return sourceFailed(err)
 	}
@@ -80,6 +84,25 @@ func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *import
 	pi.Status.Bytes = report.Bytes
 	pi.Status.Validation = validationSummary(report)
 	return r.judgeReport(st, file.Description, newFile)
+}
+
+// reject stalls an import whose file must not be uploaded (phase Invalid,
+// unless an upload of unknown outcome is being settled), with an event when
+// the file is new or the import was not Invalid yet.
+func (r *ProfileImportReconciler) reject(st *importScope, rejected *phaseError, newFile bool) error {
+	pi := st.obj
+	if pi.Spec.Source.ObjectStore != nil {
+		// Fixed in the store, where no watch sees it; a look costs one
+		// request for the object's ETag.
+		rejected.recheck = r.SourceRecheck
+	}
+	if pi.Status.UploadIntent == nil {
+		if newFile || st.base.Status.Phase != importsv1alpha1.PhaseInvalid {
+			r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventRejected, "Validate", "%s", rejected.message)
+		}
+		pi.Status.Phase = importsv1alpha1.PhaseInvalid
+	}
+	return rejected
 }
 
 // recordedReport rebuilds the report of the validation the status records,
@@ -108,11 +131,10 @@ func recordedReport(status importsv1alpha1.ProfileImportStatus) (importfile.Repo
 // people, by description).
 func (r *ProfileImportReconciler) judgeReport(st *importScope, description string, newFile bool) error {
 	pi, report := st.obj, st.report
-	var rejected *phaseError
+	rejected := tooLargeAfterReading(report.Bytes, r.MaxFileBytes)
 	switch {
-	case report.Bytes > maxUploadBytes:
-		rejected = stalled(ReasonFileTooLarge, nil, "the file has %d bytes, over the Localytics limit of %d bytes; nothing was uploaded",
-			report.Bytes, maxUploadBytes)
+	case rejected != nil:
+		// The other counts are of the part that was read.
 	case report.InvalidLines > 0 && validationOf(pi) == importsv1alpha1.ValidationStrict:
 		rejected = stalled(ReasonValidationFailed, nil,
 			"%d of %d lines are invalid and spec.validation is Strict, so nothing was uploaded; the first: %s. "+
@@ -122,18 +144,7 @@ func (r *ProfileImportReconciler) judgeReport(st *importScope, description strin
 		rejected = stalled(ReasonNoValidLines, nil, "the file has no valid line to upload (%d lines, %d invalid)", report.Lines, report.InvalidLines)
 	}
 	if rejected != nil {
-		if pi.Spec.Source.ObjectStore != nil {
-			// Fixed in the store, where no watch sees it; a look costs one
-			// request for the object's ETag.
-			rejected.recheck = r.SourceRecheck
-		}
-		if pi.Status.UploadIntent == nil {
-			if newFile || st.base.Status.Phase != importsv1alpha1.PhaseInvalid {
-				r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventRejected, "Validate", "%s", rejected.message)
-			}
-			pi.Status.Phase = importsv1alpha1.PhaseInvalid
-		}
-		return rejected
+		return r.reject(st, rejected, newFile)
 	}
 	if pi.Status.Phase == importsv1alpha1.PhaseInvalid {
 		pi.Status.Phase = importsv1alpha1.PhasePending
@@ -178,6 +189,13 @@ func sourceFailure(err error, recheck time.Duration) error {
 	}
 	if e, ok := source.IsInvalid(err); ok {
 		return stalled(ReasonSourceInvalid, err, "%s", e.Error())
+	}
+	if e, ok := source.IsEndpointNotAllowed(err); ok {
+		return stalled(ReasonSourceEndpointNotAllowed, err, "%s", e.Error())
+	}
+	if e, ok := secrets.IsNotLabelled(err); ok {
+		// The label's change wakes the object through the Secret's watch.
+		return stalled(ReasonSecretNotLabelled, err, "%s", e.Error())
 	}
 	if e, ok := source.IsAccessDenied(err); ok {
 		pe := stalled(ReasonSourceAccessDenied, err, "%s", e.Error())
@@ -254,13 +272,23 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		Attempt: attempt.number,
 	}
 	ledgerClient := ledger.Uncached(r.APIReader, r.Client)
-	// releaseSlot gives back a slot whose upload was never sent.
+	// Until it is recorded as sent, the slot holds the upload's deadline.
+	now := r.Clock.Now()
+	reservation, err := ledger.Reserve(ctx, ledgerClient, accountKey, slot, now, now.Add(r.UploadTimeout))
+	// releaseSlot gives back a slot whose upload was never sent. A slot
+	// held already may be that of an earlier send abandoned half-way, which
+	// the vendor may have counted: it is kept.
 	releaseSlot := func() {
-		if _, err := ledger.Release(ctx, ledgerClient, accountKey, slot, r.Clock.Now()); err != nil {
+		if reservation.Existing {
+			return
+		}
+		releaseCtx, cancel := recordContext(ctx)
+		defer cancel()
+		if _, err := ledger.Release(releaseCtx, ledgerClient, accountKey, slot, r.Clock.Now()); err != nil {
 			st.log.Error(err, "releasing an unused upload slot")
 		}
 	}
-	if _, err := ledger.Reserve(ctx, ledgerClient, accountKey, slot, st.now); err != nil {
+	if err != nil {
 		if noSlot, ok := ledger.IsNoSlot(err); ok {
 			r.markQueued(st, noSlot.NextSlot)
 			return waiting(ReasonQuotaExhausted, noSlot.NextSlot, err,
@@ -280,8 +308,8 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	// The file is opened only with a slot in hand, so that imports waiting
 	// for one do not read it; a store that fails, or a file that changed,
 	// gives the slot back, since nothing was sent. The deadline covers the
-	// whole upload.
-	uploadCtx, cancel := context.WithTimeout(ctx, r.UploadTimeout)
+	// whole upload, which the manager's stop does not cut short.
+	uploadCtx, send, cancel := sendContext(ctx, r.UploadTimeout)
 	defer cancel()
 	file, err := source.Open(uploadCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
 	if err != nil {
@@ -292,6 +320,10 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	if file.Revision != st.revision {
 		releaseSlot()
 		return transient(ReasonSourceChanged, nil, "%s changed while it was validated; validating it again", file.Description)
+	}
+	if err := send(); err != nil {
+		releaseSlot()
+		return err
 	}
 
 	// The intent is written before anything is sent: if this process stops
@@ -327,6 +359,10 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		File:   localytics.UploadFile{Content: content},
 	})
 	sentAt := r.Clock.Now()
+	// What the answer says is recorded on one context of its own, whatever
+	// becomes of the reconcile's: see saveResult.
+	recordCtx, cancelRecord := recordContext(ctx)
+	defer cancelRecord()
 
 	switch {
 	case err == nil:
@@ -335,11 +371,11 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		pi.Status.SubmittedAt = &metav1.Time{Time: sentAt}
 		pi.Status.UploadIntent = nil
 		pi.Status.Phase = importsv1alpha1.PhaseProcessing
-		if err := st.saveResult(ctx); err != nil {
+		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines)
+		if err := st.saveResult(recordCtx, "activityID", activityID); err != nil {
 			return err
 		}
-		r.recordSent(ctx, st, ledgerClient, accountKey, slot, sentAt)
-		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines)
+		r.recordSent(recordCtx, st, ledgerClient, accountKey, slot, sentAt)
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
 			"Uploaded %d lines to Localytics; activity %s", content.Report().ValidLines, activityID)
 		return nil
@@ -347,8 +383,10 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	case localytics.IsUnknownOutcome(err):
 		recordUpload(accountKey.String(), uploadUnknown)
 		pi.Status.UploadIntent.EndedAt = &metav1.Time{Time: sentAt}
+		// Recorded at once: lost, a retry would wait for the upload's deadline.
+		_ = st.saveResult(recordCtx, "outcome", "unknown", "digest", st.report.Digest)
 		// The vendor counted the upload, whatever happened to the answer.
-		r.recordSent(ctx, st, ledgerClient, accountKey, slot, sentAt)
+		r.recordSent(recordCtx, st, ledgerClient, accountKey, slot, sentAt)
 		st.log.Info("upload of unknown outcome", "digest", st.report.Digest, "error", err.Error())
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, ReasonUploadOutcomeUnknown, "Upload",
 			"The connection was lost after the file was sent: Localytics may or may not have accepted it")
@@ -377,6 +415,8 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 			pi.Status.UploadRefusal = &importsv1alpha1.UploadRefusal{
 				ContentDigest: st.report.Digest, Generation: pi.Generation, StatusCode: int32(code),
 			}
+			// Recorded at once: lost, the refused file would be sent again.
+			_ = st.saveResult(recordCtx, "refusal", code, "digest", st.report.Digest)
 			return refusedUpload(code)
 		}
 		switch {
@@ -464,10 +504,10 @@ func retryWhy(risky bool) string {
 	return "the file has no increment changes"
 }
 
-// recordSent moves the slot to the time the upload was sent, so that it
-// opens again when the vendor's does. A failure only makes the ledger free
-// the slot a little early; this process's budget still holds the next
-// upload back until the vendor's window allows it.
+// recordSent stamps the slot with the time the upload was answered, so that
+// it opens again when the vendor's does. A failure only leaves the slot
+// stamped with the upload's deadline, so that it opens late, never early.
+// ctx is the upload's record context.
 func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importScope, c ledger.Client, account types.NamespacedName,
 	slot ledger.Slot, sentAt time.Time) {
 	if _, err := ledger.RecordSent(ctx, c, account, slot, sentAt); err != nil {

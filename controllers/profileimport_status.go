@@ -32,6 +32,10 @@ const (
 	ReasonSourceInvalid = "SourceInvalid"
 	// ReasonSourceAccessDenied: the object store refused the credentials.
 	ReasonSourceAccessDenied = "SourceAccessDenied"
+	// ReasonSourceEndpointNotAllowed: the object store URL's endpoint is not
+	// among the operator's --allowed-object-store-endpoints; the Secret is
+	// not read and nothing is sent (stalled).
+	ReasonSourceEndpointNotAllowed = "SourceEndpointNotAllowed"
 	// ReasonSourceChanged: the source changed between validation and
 	// upload (transient).
 	ReasonSourceChanged = "SourceChanged"

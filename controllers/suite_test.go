@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,19 +15,25 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
 	"github.com/localytics-operator/localytics-operator/internal/endpoints"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
+	"github.com/localytics-operator/localytics-operator/internal/source"
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
 )
 
@@ -61,6 +68,17 @@ var (
 	// store is the S3-compatible object store (versitygw) of object-store
 	// sources.
 	store *testenv.ObjectStore
+
+	// mgrCache is the cache of the manager the controllers run in.
+	mgrCache cache.Cache
+)
+
+// The size caps of source files, far below the vendor's 100 MB so that a
+// file over them is cheap to make; the imports' is above the largest file
+// the specs stream (24 MiB).
+const (
+	importMaxFileBytes = 32 << 20
+	listMaxFileBytes   = 64 << 10
 )
 
 func TestControllers(t *testing.T) {
@@ -105,15 +123,19 @@ var _ = BeforeSuite(func() {
 	}))
 	DeferCleanup(simServer.Close)
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	// The client and cache options of main.go, all namespaces watched.
+	clientOptions, cacheOptions := controllers.ManagerCacheOptions(nil)
+	// The manager runs with the permissions of config/rbac/role.yaml, as in
+	// a cluster, so that a call the role does not allow fails the specs
+	// (rbac_test.go keeps the role from granting more).
+	mgr, err := ctrl.NewManager(managerRoleConfig(), ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		// As in main.go: Secrets and ConfigMaps are never cached.
-		Client: client.Options{Cache: &client.CacheOptions{
-			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
-		}},
+		Client:  clientOptions,
+		Cache:   cacheOptions,
 	})
 	Expect(err).NotTo(HaveOccurred())
+	mgrCache = mgr.GetCache()
 
 	// The ProfileImports' reads of Secrets are counted: they use the client
 	// their account's controller verified, not the Secret again.
@@ -121,8 +143,10 @@ var _ = BeforeSuite(func() {
 
 	// One attempt per call: the specs drive retries through the reconciler.
 	clients = controllers.NewLocalyticsClients(localytics.WithRetryPolicy(localytics.RetryPolicy{MaxAttempts: 1}))
-	// The simulators listen on loopback ports of their own.
+	// The simulators listen on loopback ports of their own, and so do the
+	// object stores: versitygw, and the stores some specs put before it.
 	clients.AllowedEndpoints = endpoints.MustParse("http://127.0.0.1")
+	sourceOptions := source.Options{AllowedEndpoints: endpoints.MustParse("http://127.0.0.1")}
 	Expect((&controllers.LocalyticsAccountReconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
@@ -132,31 +156,36 @@ var _ = BeforeSuite(func() {
 		BackoffMax:  time.Second,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect((&controllers.ProfileImportReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               importReader,
-		Recorder:                mgr.GetEventRecorder("profileimport-controller"),
-		Clients:                 clients,
-		BackoffBase:             100 * time.Millisecond,
-		BackoffMax:              time.Second,
-		PollMin:                 100 * time.Millisecond,
-		PollMax:                 500 * time.Millisecond,
-		MaxConcurrentReconciles: 4,
-		SourceRecheck:           500 * time.Millisecond,
-		UploadTimeout:           10 * time.Second,
+		Client:        mgr.GetClient(),
+		APIReader:     importReader,
+		Recorder:      mgr.GetEventRecorder("profileimport-controller"),
+		Clients:       clients,
+		BackoffBase:   100 * time.Millisecond,
+		BackoffMax:    time.Second,
+		PollMin:       100 * time.Millisecond,
+		PollMax:       500 * time.Millisecond,
+		SourceRecheck: 500 * time.Millisecond,
+		UploadTimeout: 10 * time.Second,
+		SourceOptions: sourceOptions,
+		MaxFileBytes:  importMaxFileBytes,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect((&controllers.AudienceListReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("audiencelist-controller"),
-		Clients:                 clients,
-		BackoffBase:             100 * time.Millisecond,
-		BackoffMax:              time.Second,
-		PollMin:                 100 * time.Millisecond,
-		PollMax:                 500 * time.Millisecond,
-		DriftInterval:           2 * time.Second,
-		UnknownCreateWait:       5 * time.Second,
-		MaxConcurrentReconciles: 4,
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("audiencelist-controller"),
+		Clients:           clients,
+		BackoffBase:       100 * time.Millisecond,
+		BackoffMax:        time.Second,
+		PollMin:           100 * time.Millisecond,
+		PollMax:           500 * time.Millisecond,
+		DriftInterval:     2 * time.Second,
+		UnknownCreateWait: 5 * time.Second,
+		// The 100-list spec is about the audience budget: its one namespace
+		// may hold four workers.
+		MaxConcurrentReconciles: 16,
 		SourceRecheck:           500 * time.Millisecond,
+		SourceOptions:           sourceOptions,
+		MaxFileBytes:            listMaxFileBytes,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 
 	mgrCtx, stopManager := context.WithCancel(ctx)
@@ -171,6 +200,26 @@ var _ = BeforeSuite(func() {
 		Eventually(done).WithTimeout(time.Minute).Should(BeClosed())
 	})
 })
+
+// managerRoleConfig returns the config of a user bound to the manager's
+// generated ClusterRole, and nothing else.
+func managerRoleConfig() *rest.Config {
+	GinkgoHelper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	role := &rbacv1.ClusterRole{}
+	Expect(yaml.Unmarshal(data, role)).To(Succeed())
+	Expect(k8sClient.Create(ctx, role)).To(Succeed())
+	const user = "localytics-operator-manager"
+	Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+	})).To(Succeed())
+	manager, err := env.AddUser(envtest.User{Name: user}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	return manager.Config()
+}
 
 // secretReads is a reader of the API server that counts the Secrets read
 // through it, by namespace/name.

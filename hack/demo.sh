@@ -211,7 +211,7 @@ echo "              and s3://$CRM_BUCKET/$CHURN_OBJECT (config/demo/churn-risk.t
 # Metrics stay off (their default); the probes get a free port so that two demos, or a
 # demo and a test, can run side by side. The drift interval is short (the default is 10m)
 # so that a list deleted or renamed in the simulator is repaired while you watch.
-say "starting the operator (bin/manager --drift-interval $DEMO_DRIFT_INTERVAL --allowed-endpoints $SIM_URL, log ${DEMO_DIR#"$ROOT"/}/manager.log)"
+say "starting the operator (bin/manager --drift-interval $DEMO_DRIFT_INTERVAL --allowed-endpoints $SIM_URL --allowed-object-store-endpoints $STORE_URL, log ${DEMO_DIR#"$ROOT"/}/manager.log)"
 # The port was free a moment ago; should something take it meanwhile, try another.
 for ((attempt = 1; ; attempt++)); do
   PROBE_PORT=$(free_port)
@@ -219,7 +219,8 @@ for ((attempt = 1; ; attempt++)); do
   start "operator" "$DEMO_DIR/manager.log" \
     "$DEMO_BIN/manager" --kubeconfig "$KUBECONFIG_FILE" \
     --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --metrics-bind-address 0 \
-    --drift-interval "$DEMO_DRIFT_INTERVAL" --allowed-endpoints "$SIM_URL" ${DEMO_MANAGER_ARGS:-}
+    --drift-interval "$DEMO_DRIFT_INTERVAL" --allowed-endpoints "$SIM_URL" \
+    --allowed-object-store-endpoints "$STORE_URL" ${DEMO_MANAGER_ARGS:-}
   MANAGER_PID=${PIDS[-1]}
   for ((i = 0; ; i++)); do
     curl -fsS "http://127.0.0.1:$PROBE_PORT/readyz" >/dev/null 2>&1 && break 2

@@ -130,8 +130,11 @@ type AudienceListIntent struct {
 	StartedAt metav1.Time `json:"startedAt"`
 
 	// activityID is the Localytics job of a Create or Replace, once the call
-	// answered; empty while the outcome of the call is unknown.
+	// answered; empty while the outcome of the call is unknown. Bounded as
+	// ProfileImport's status.activityID.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._-]*$`
 	ActivityID string `json:"activityID,omitempty"`
 }
 
@@ -148,8 +151,11 @@ type AudienceListStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// audienceListID is the id of the list in Localytics.
+	// audienceListID is the id of the list in Localytics, at most 128
+	// characters as spec.audienceListID (localytics.MaxAudienceListIDLength;
+	// the client refuses a longer one).
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
 	AudienceListID string `json:"audienceListID,omitempty"`
 
 	// remoteName is the list's name as Localytics last reported it (or as
@@ -199,8 +205,11 @@ type AudienceListStatus struct {
 	// +optional
 	Intent *AudienceListIntent `json:"intent,omitempty"`
 
-	// lastActivityID is the Localytics job id of the last upload.
+	// lastActivityID is the Localytics job id of the last upload. Bounded as
+	// ProfileImport's status.activityID.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._-]*$`
 	LastActivityID string `json:"lastActivityID,omitempty"`
 
 	// failedDigest is the digest of a source whose upload job failed: it is

@@ -8,6 +8,30 @@ import (
 // DefaultEndpoint is the base URL of the Localytics API.
 const DefaultEndpoint = "https://api.localytics.com"
 
+// Bounds of an account's spec and status. Each is the one home of its value:
+// the markers below repeat it, and the API's tests check that the generated
+// CRD agrees.
+const (
+	// MaxProfileUploadsPerWindow is the largest spec.limits.profileUploads.count.
+	// The upload ledger in the status holds one entry per upload of the
+	// window, so it bounds the ledger (status.uploadLedger has at most as
+	// many entries) and with it the size of the object every reservation
+	// rewrites. The vendor's published budget is 10 an hour: 100 leaves room
+	// for an account with a larger one.
+	MaxProfileUploadsPerWindow = 100
+
+	// MaxRateLimitCount is the largest count of any budget. The client keeps
+	// the time of every call of the window in memory, per API key and
+	// budget: 10000 is at most a few hundred KB per key, and over a hundred
+	// times the vendor's budgets (60 a minute).
+	MaxRateLimitCount = 10000
+
+	// MaxAudienceListApps is the most apps status.audienceLists shows; the
+	// account controller shows the first ones, in the order of their ids,
+	// when an account's AudienceLists use more.
+	MaxAudienceListApps = 256
+)
+
 // LocalyticsAccountSpec holds one set of Localytics credentials and the budgets
 // that come with them.
 type LocalyticsAccountSpec struct {
@@ -34,9 +58,12 @@ type LocalyticsAccountSpec struct {
 
 // AccountLimits are the budgets of one API key.
 type AccountLimits struct {
-	// profileUploads is the budget of profile uploads. Defaults to 10 per 1h.
+	// profileUploads is the budget of profile uploads. Defaults to 10 per 1h;
+	// the count is at most 100 (status.uploadLedger holds one entry per
+	// upload of the window).
 	// +optional
 	// +kubebuilder:default={count: 10, window: "1h"}
+	// +kubebuilder:validation:XValidation:rule="self.count <= 100",message="profileUploads.count may be at most 100: the account's status holds one ledger entry per upload of the window"
 	ProfileUploads *RateLimit `json:"profileUploads,omitempty"`
 
 	// profileStatus is the budget of profile import status requests. Defaults
@@ -61,9 +88,10 @@ type AccountLimits struct {
 
 // RateLimit allows count calls in any sliding window of the given length.
 type RateLimit struct {
-	// count is how many calls the window allows; at least 1.
+	// count is how many calls the window allows; at least 1, at most 10000.
 	// +required
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
 	Count int32 `json:"count"`
 
 	// window is the length of the sliding window, a Go duration such as 1h or 30s.
@@ -80,8 +108,10 @@ type UploadReservation struct {
 	// +required
 	Time metav1.MicroTime `json:"time"`
 
-	// profileImport is the namespace/name of the ProfileImport that took the slot.
+	// profileImport is the namespace/name of the ProfileImport that took the
+	// slot: at most 63 + 1 + 253 characters.
 	// +required
+	// +kubebuilder:validation:MaxLength=317
 	ProfileImport string `json:"profileImport"`
 
 	// uid is the UID of the ProfileImport that took the slot, so that an
@@ -89,10 +119,13 @@ type UploadReservation struct {
 	// own. Entries written before it existed lack it, and match the
 	// ProfileImport by name alone.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=128
 	UID types.UID `json:"uid,omitempty"`
 
 	// contentDigest is the sha256 digest of the file the slot was taken for.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
 	ContentDigest string `json:"contentDigest,omitempty"`
 
 	// attempt counts the uploads of the file made after one of unknown
@@ -108,6 +141,7 @@ type UploadReservation struct {
 type AppAudienceLists struct {
 	// appID is the Localytics app.
 	// +required
+	// +kubebuilder:validation:MaxLength=128
 	AppID string `json:"appID"`
 
 	// count is how many audience lists the app holds.
@@ -133,8 +167,10 @@ type LocalyticsAccountStatus struct {
 	// It lives in the status so that every replica and shard reserves from the
 	// same budget through the API server's optimistic concurrency, and a
 	// restart forgets nothing.
+	// At most 100 entries: no more than the largest upload budget allows.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
 	UploadLedger []UploadReservation `json:"uploadLedger,omitempty"`
 
 	// uploadsLeft is how many profile uploads the current window still allows.
@@ -146,10 +182,12 @@ type LocalyticsAccountStatus struct {
 	// +optional
 	NextUploadSlot *metav1.Time `json:"nextUploadSlot,omitempty"`
 
-	// audienceLists counts the audience lists in use per app.
+	// audienceLists counts the audience lists in use per app, for at most
+	// 256 apps (the first, in the order of their ids).
 	// +optional
 	// +listType=map
 	// +listMapKey=appID
+	// +kubebuilder:validation:MaxItems=256
 	AudienceLists []AppAudienceLists `json:"audienceLists,omitempty"`
 }
 

@@ -247,8 +247,14 @@ type ProfileImportStatus struct {
 	// +optional
 	UploadRefusal *UploadRefusal `json:"uploadRefusal,omitempty"`
 
-	// activityID is the Localytics job id.
+	// activityID is the Localytics job id. The client refuses an id that
+	// breaks these bounds before it is stored (localytics.MaxActivityIDLength
+	// and localytics.ActivityIDPattern are their home): 128 characters hold
+	// the vendor's UUIDs (36) and integers (up to 20 digits) with room to
+	// spare.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._-]*$`
 	ActivityID string `json:"activityID,omitempty"`
 
 	// submittedAt is when Localytics accepted the file.
@@ -264,14 +270,26 @@ type ProfileImportStatus struct {
 	Statistics *ProfileImportStatistics `json:"statistics,omitempty"`
 
 	// errorLogURL is where Localytics lists the lines it could not import.
+	// At most 4096 characters (localytics.MaxErrorLogURLLength): twice a
+	// presigned object store URL with a session token; the client drops a
+	// longer one rather than cut it.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	ErrorLogURL string `json:"errorLogURL,omitempty"`
 }
 
 // ProfileImport is one bulk import of profile changes into Localytics.
 //
+// Its accountRef cannot change once an upload was attempted: the attempt
+// took a slot of that account's ledger and may have been applied with its
+// credentials, and another account would upload the file again. An attempt
+// shows in the status as an upload intent (set before the file is sent; kept
+// while the outcome is unknown), an activity id (Localytics took the file)
+// or an upload refusal (Localytics answered, and refused).
+//
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !(has(oldSelf.status.uploadIntent) || has(oldSelf.status.activityID) || has(oldSelf.status.uploadRefusal)) || self.spec.accountRef.name == oldSelf.spec.accountRef.name",message="spec.accountRef cannot change once an upload was attempted (status.uploadIntent, status.activityID or status.uploadRefusal is set): the attempt counted against that account; create a new ProfileImport instead",fieldPath=".spec.accountRef"
 // +kubebuilder:resource:shortName=pi,categories=localytics
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Activity",type=string,JSONPath=`.status.activityID`

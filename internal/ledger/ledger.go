@@ -12,13 +12,26 @@ import (
 // DefaultUploadLimit is the vendor's profile upload budget, used when an
 // account's spec names none (the CRD defaults it, so only objects written
 // before the default existed lack it).
-var DefaultUploadLimit = UploadLimit{Count: 10, Window: time.Hour}
+var DefaultUploadLimit = UploadLimit{Count: 10, Window: time.Hour, Margin: skewMargin(time.Hour)}
+
+// MaxSkewMargin is how much longer than its window an entry is kept, at
+// most: the replicas that write a ledger read their own clocks, and one
+// whose clock runs ahead would otherwise free a slot before the vendor
+// does. The margin is also never more than a hundredth of the window, so
+// that short windows (sandboxes, tests) are not dominated by it.
+const MaxSkewMargin = 30 * time.Second
 
 // UploadLimit allows Count uploads in any sliding window of length Window.
 type UploadLimit struct {
 	Count  int
 	Window time.Duration
+	// Margin is added to Window before an entry leaves the ledger; see
+	// MaxSkewMargin.
+	Margin time.Duration
 }
+
+// skewMargin is the margin of a window.
+func skewMargin(window time.Duration) time.Duration { return min(MaxSkewMargin, window/100) }
 
 // UploadLimitOf returns the profile upload budget of an account's limits,
 // DefaultUploadLimit when unset or invalid.
@@ -27,8 +40,15 @@ func UploadLimitOf(limits importsv1alpha1.AccountLimits) UploadLimit {
 	if l == nil || l.Count < 1 || l.Window.Duration <= 0 {
 		return DefaultUploadLimit
 	}
-	return UploadLimit{Count: int(l.Count), Window: l.Window.Duration}
+	// A count over the CRD's maximum (an object stored before it existed)
+	// counts as the maximum, so that the ledger never holds more entries
+	// than status.uploadLedger may.
+	count := min(l.Count, importsv1alpha1.MaxProfileUploadsPerWindow)
+	return UploadLimit{Count: int(count), Window: l.Window.Duration, Margin: skewMargin(l.Window.Duration)}
 }
+
+// opens is when the slot of an entry stamped t opens again.
+func (l UploadLimit) opens(t time.Time) time.Time { return t.Add(l.Window + l.Margin) }
 
 // Summary is what a ledger says about the budget at one instant.
 type Summary struct {
@@ -47,18 +67,18 @@ type Summary struct {
 }
 
 // Summarize computes the budget from a ledger and a limit at now. Entries
-// count until their time plus the window, exclusive: the slot of an entry
-// taken at t opens at exactly t+Window.
+// count until their time plus the window and its margin, exclusive: the
+// slot of an entry stamped t opens at exactly t+Window+Margin.
 func Summarize(entries []importsv1alpha1.UploadReservation, limit UploadLimit, now time.Time) Summary {
 	in := Prune(entries, limit, now)
 	s := Summary{InWindow: in, Left: int32(max(limit.Count-len(in), 0))}
 	if len(in) > 0 {
-		s.Refresh = in[0].Time.Add(limit.Window)
+		s.Refresh = limit.opens(in[0].Time.Time)
 	}
 	if s.Left == 0 {
 		// With more entries than the limit (it was lowered), enough of them
 		// must leave for one slot to open.
-		opens := in[len(in)-limit.Count].Time.Add(limit.Window)
+		opens := limit.opens(in[len(in)-limit.Count].Time.Time)
 		s.NextSlot = &metav1.Time{Time: ceilTo(opens, time.Second)}
 	}
 	return s
@@ -67,10 +87,9 @@ func Summarize(entries []importsv1alpha1.UploadReservation, limit UploadLimit, n
 // Prune returns the entries of the ledger still inside the window at now,
 // sorted oldest first, in a new slice.
 func Prune(entries []importsv1alpha1.UploadReservation, limit UploadLimit, now time.Time) []importsv1alpha1.UploadReservation {
-	cutoff := now.Add(-limit.Window)
 	out := make([]importsv1alpha1.UploadReservation, 0, len(entries))
 	for _, e := range entries {
-		if e.Time.After(cutoff) {
+		if limit.opens(e.Time.Time).After(now) {
 			out = append(out, *e.DeepCopy())
 		}
 	}

@@ -56,6 +56,11 @@ func TestSummarize(t *testing.T) {
 			limit: limit, now: t0, owners: []string{"a", "b", "c"}, left: 0,
 			nextSlot: new(t0.Add(10*time.Minute + time.Second)), refreshAt: t0.Add(10*time.Minute + time.Microsecond),
 		},
+		"an entry stays a margin past its window, for replicas whose clocks run ahead": {
+			entries: []importsv1alpha1.UploadReservation{entry(t0.Add(-time.Hour-20*time.Second), "a")},
+			limit:   UploadLimit{Count: 1, Window: time.Hour, Margin: 30 * time.Second}, now: t0, owners: []string{"a"}, left: 0,
+			nextSlot: new(t0.Add(10 * time.Second)), refreshAt: t0.Add(10 * time.Second),
+		},
 		"with more entries than a lowered limit, enough of them must leave": {
 			entries: []importsv1alpha1.UploadReservation{
 				entry(t0.Add(-50*time.Minute), "a"), entry(t0.Add(-40*time.Minute), "b"), entry(t0.Add(-30*time.Minute), "c"),
@@ -127,7 +132,7 @@ func TestUploadLimitOf(t *testing.T) {
 		"unset takes the vendor default": {want: DefaultUploadLimit},
 		"a set limit is used": {
 			limits: importsv1alpha1.AccountLimits{ProfileUploads: &importsv1alpha1.RateLimit{Count: 3, Window: metav1.Duration{Duration: 2 * time.Second}}},
-			want:   UploadLimit{Count: 3, Window: 2 * time.Second},
+			want:   UploadLimit{Count: 3, Window: 2 * time.Second, Margin: 20 * time.Millisecond},
 		},
 		"an invalid limit falls back to the default rather than allowing everything": {
 			limits: importsv1alpha1.AccountLimits{ProfileUploads: &importsv1alpha1.RateLimit{Count: 0, Window: metav1.Duration{Duration: time.Second}}},

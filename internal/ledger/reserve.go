@@ -132,7 +132,8 @@ func IsNoSlot(err error) (*NoSlotError, bool) {
 	return noSlot, ok
 }
 
-// Reserve takes the profile upload slot s in the ledger of account, at now.
+// Reserve takes the profile upload slot s in the ledger of account, at now,
+// for an upload that will be sent by sendBy (its deadline).
 //
 // It re-reads the account, forgets the entries that left the window, and
 //   - returns the slot if it is already held: a reconcile retried after a
@@ -140,22 +141,35 @@ func IsNoSlot(err error) (*NoSlotError, bool) {
 //   - otherwise takes a new slot if the window allows one;
 //   - otherwise returns a *NoSlotError with the time the next slot opens.
 //
+// Until RecordSent stamps it with the time the upload was sent, a slot is
+// stamped sendBy, the latest time the vendor can count its upload: if
+// RecordSent never comes (this process stopped, or the write failed), the
+// slot opens late rather than early. A slot held already is stamped again
+// when sendBy is later: its upload was not sent yet.
+//
 // Every write carries the resourceVersion that was read; on a conflict the
 // account is read again and the decision taken again.
-func Reserve(ctx context.Context, c Client, account types.NamespacedName, s Slot, now time.Time) (Reservation, error) {
+func Reserve(ctx context.Context, c Client, account types.NamespacedName, s Slot, now, sendBy time.Time) (Reservation, error) {
 	if s.Owner == "" {
 		return Reservation{}, errors.New("ledger: a reservation needs an owner")
 	}
 	var res Reservation
 	err := update(ctx, c, account, now, func(entries []importsv1alpha1.UploadReservation, limit UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
+		if sendBy.Before(now) {
+			sendBy = now
+		}
 		if i := find(entries, s); i >= 0 {
 			res = Reservation{Time: entries[i].Time.Time, Existing: true, Left: int32(max(limit.Count-len(entries), 0))}
+			if at := EntryTime(sendBy); at.After(entries[i].Time.Time) {
+				entries[i].Time, res.Time = at, at.Time
+				return entries, nil
+			}
 			return nil, nil
 		}
 		if len(entries) >= limit.Count {
-			return nil, &NoSlotError{NextSlot: entries[len(entries)-limit.Count].Time.Add(limit.Window)}
+			return nil, &NoSlotError{NextSlot: limit.opens(entries[len(entries)-limit.Count].Time.Time)}
 		}
-		entry := s.entry(now)
+		entry := s.entry(sendBy)
 		res = Reservation{Time: entry.Time.Time, Left: int32(limit.Count - len(entries) - 1)}
 		return append(entries, entry), nil
 	})
@@ -165,11 +179,10 @@ func Reserve(ctx context.Context, c Client, account types.NamespacedName, s Slot
 	return res, nil
 }
 
-// RecordSent moves the slot s to sentAt, the time its
-// upload was sent, when that is later than the time it was taken. The vendor
-// counts an upload from its arrival, which is after the reservation; without
-// this the ledger would free the slot before the vendor does, and the next
-// upload in that slot would meet a 429. It returns false when the slot is not
+// RecordSent stamps the slot s with sentAt, the time its upload was
+// answered (or failed): the vendor counted it on arrival, before that. It
+// replaces the pessimistic stamp of Reserve, so that the slot opens as soon
+// as the vendor's does, and no sooner. It returns false when the slot is not
 // held (it left the window, or was released).
 func RecordSent(ctx context.Context, c Client, account types.NamespacedName, s Slot, sentAt time.Time) (bool, error) {
 	found := false
@@ -177,7 +190,7 @@ func RecordSent(ctx context.Context, c Client, account types.NamespacedName, s S
 		i := find(entries, s)
 		found = i >= 0
 		at := EntryTime(sentAt)
-		if !found || !at.After(entries[i].Time.Time) {
+		if !found || at.Equal(&entries[i].Time) {
 			return nil, nil
 		}
 		entries[i].Time = at

@@ -94,16 +94,17 @@ func TestReserveRespectsTheCount(t *testing.T) {
 	now := time.Now()
 
 	for i := range 3 {
-		res, err := Reserve(ctx, c, key, Slot{Owner: fmt.Sprintf("%s/import-%d", key.Namespace, i), Digest: "sha256:file"}, now.Add(time.Duration(i)*time.Minute))
+		res, err := Reserve(ctx, c, key, Slot{Owner: fmt.Sprintf("%s/import-%d", key.Namespace, i), Digest: "sha256:file"}, now.Add(time.Duration(i)*time.Minute), now.Add(time.Duration(i)*time.Minute))
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.Existing).To(BeFalse())
 		g.Expect(res.Left).To(BeEquivalentTo(2 - i))
 	}
-	_, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/import-3", Digest: "sha256:file"}, now.Add(3*time.Minute))
+	_, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/import-3", Digest: "sha256:file"}, now.Add(3*time.Minute), now.Add(3*time.Minute))
 	noSlot, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "got %v", err)
-	g.Expect(noSlot.NextSlot).To(BeTemporally("~", now.Add(time.Hour), time.Microsecond))
-	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", now.Add(time.Hour)))
+	opens := now.Add(time.Hour + MaxSkewMargin)
+	g.Expect(noSlot.NextSlot).To(BeTemporally("~", opens, time.Microsecond))
+	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", opens))
 
 	account := getAccount(g, c, key)
 	g.Expect(account.Status.UploadLedger).To(HaveLen(3))
@@ -120,17 +121,18 @@ func TestReserveIsIdempotentPerOwnerAndDigest(t *testing.T) {
 	now := time.Now()
 	owner := key.Namespace + "/profiles"
 
-	first, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now)
+	first, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	// A reconcile retried after a crash asks again, later.
-	again, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(time.Minute))
+	again, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(time.Minute), now.Add(time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(again.Existing).To(BeTrue())
-	g.Expect(again.Time).To(BeTemporally("==", first.Time))
+	// Its upload was not sent yet: the slot now holds the later deadline.
+	g.Expect(again.Time).To(BeTemporally("~", first.Time.Add(time.Minute), time.Microsecond))
 	g.Expect(getAccount(g, c, key).Status.UploadLedger).To(HaveLen(1))
 
 	// The same owner with another file takes another slot.
-	other, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:two"}, now.Add(2*time.Minute))
+	other, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:two"}, now.Add(2*time.Minute), now.Add(2*time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(other.Existing).To(BeFalse())
 	account := getAccount(g, c, key)
@@ -138,7 +140,7 @@ func TestReserveIsIdempotentPerOwnerAndDigest(t *testing.T) {
 	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
 
 	// With the window full, the holder of a slot still gets it back.
-	again, err = Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(3*time.Minute))
+	again, err = Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(3*time.Minute), now.Add(3*time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(again.Existing).To(BeTrue())
 }
@@ -202,12 +204,13 @@ func TestReserveMatchesTheSlotHeld(t *testing.T) {
 			account.Status.UploadLedger = []importsv1alpha1.UploadReservation{held}
 			g.Expect(c.Status().Update(ctx, account)).To(Succeed())
 
-			res, err := Reserve(ctx, c, key, tc.slot, now.Add(time.Minute))
+			res, err := Reserve(ctx, c, key, tc.slot, now.Add(time.Minute), now.Add(time.Minute))
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res.Existing).To(Equal(tc.wantExisting))
 			ledger := getAccount(g, c, key).Status.UploadLedger
 			if tc.wantExisting {
-				g.Expect(res.Time).To(BeTemporally("==", held.Time.Time))
+				// Stamped again with the later deadline of the upload not sent yet.
+				g.Expect(res.Time).To(BeTemporally("~", now.Add(time.Minute), time.Microsecond))
 				g.Expect(ledger).To(HaveLen(1))
 				return
 			}
@@ -229,14 +232,14 @@ func TestReserveAfterTheWindowExpires(t *testing.T) {
 	key := newAccount(t, g, c, UploadLimit{Count: 1, Window: time.Hour})
 	now := time.Now()
 
-	first, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/a", Digest: "sha256:a"}, now)
+	first, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/a", Digest: "sha256:a"}, now, now)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour-time.Microsecond))
+	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour+MaxSkewMargin-time.Microsecond), first.Time.Add(time.Hour+MaxSkewMargin-time.Microsecond))
 	_, ok := IsNoSlot(err)
-	g.Expect(ok).To(BeTrue(), "a microsecond before the window ends the slot is still taken: %v", err)
+	g.Expect(ok).To(BeTrue(), "a microsecond before the window and its margin end the slot is still taken: %v", err)
 
-	res, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour))
+	res, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour+MaxSkewMargin), first.Time.Add(time.Hour+MaxSkewMargin))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Existing).To(BeFalse())
 	account := getAccount(g, c, key)
@@ -251,17 +254,25 @@ func TestReleaseAndRecordSent(t *testing.T) {
 	key := newAccount(t, g, c, UploadLimit{Count: 1, Window: time.Hour})
 	now := time.Now()
 	owner := key.Namespace + "/a"
+	deadline := now.Add(10 * time.Minute)
 
-	_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now)
+	_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now, deadline)
 	g.Expect(err).NotTo(HaveOccurred())
+	// Before its upload is recorded as sent, the slot counts from the
+	// upload's deadline: a RecordSent lost in a crash frees it late, never early.
+	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Minute), now.Add(time.Hour+time.Minute))
+	noSlot, ok := IsNoSlot(err)
+	g.Expect(ok).To(BeTrue(), "the unsent slot counts from its deadline: %v", err)
+	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", deadline.Add(time.Hour+MaxSkewMargin)))
 
 	sent, err := RecordSent(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(3*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sent).To(BeTrue())
-	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Second))
-	noSlot, ok := IsNoSlot(err)
+	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Second), now.Add(time.Hour+time.Second))
+	noSlot, ok = IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "the slot counts from the time it was sent: %v", err)
-	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", now.Add(time.Hour+3*time.Second)))
+	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", now.Add(time.Hour+3*time.Second+MaxSkewMargin)))
+	g.Expect(noSlot.NextSlot).To(BeTemporally("<", deadline.Add(time.Hour)), "and no longer from the deadline")
 
 	released, err := Release(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(5*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -278,7 +289,7 @@ func TestReleaseAndRecordSent(t *testing.T) {
 
 func TestReserveOfAMissingAccount(t *testing.T) {
 	g := NewWithT(t)
-	_, err := Reserve(context.Background(), newClient(g), types.NamespacedName{Namespace: "default", Name: "absent"}, Slot{Owner: "default/a", Digest: "sha256:a"}, time.Now())
+	_, err := Reserve(context.Background(), newClient(g), types.NamespacedName{Namespace: "default", Name: "absent"}, Slot{Owner: "default/a", Digest: "sha256:a"}, time.Now(), time.Now())
 	g.Expect(err).To(HaveOccurred())
 	_, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeFalse())
@@ -308,7 +319,7 @@ func TestConcurrentReserversNeverExceedTheLimit(t *testing.T) {
 		owner := fmt.Sprintf("%s/import-%02d", key.Namespace, i)
 		wg.Go(func() {
 			<-start
-			_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:" + owner}, now)
+			_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:" + owner}, now, now)
 			mu.Lock()
 			defer mu.Unlock()
 			if _, ok := IsNoSlot(err); ok {

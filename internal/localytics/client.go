@@ -64,6 +64,13 @@ func (realClock) Now() time.Time { return time.Now() }
 // cap, and the operator's one home of the value.
 const DefaultMaxUploadBytes = 100_000_000
 
+// DefaultCallTimeout bounds each attempt of a call without a file (status,
+// listing, rename, delete): connecting, waiting for the answer and reading
+// all of it. A server that sends headers and then stalls costs this much,
+// not a worker for ever. Uploads end with their ctx, which the caller bounds
+// by the size of the file.
+const DefaultCallTimeout = time.Minute
+
 const (
 	// maxResponseBytes caps a successful body: A6 with 500 lists is ~100 KB.
 	maxResponseBytes = 8 << 20
@@ -91,6 +98,7 @@ type Client struct {
 	log            logr.Logger
 	maxUploadBytes int64
 	userAgent      string
+	callTimeout    time.Duration
 }
 
 // Option configures a Client.
@@ -123,6 +131,10 @@ func WithLogger(l logr.Logger) Option { return func(c *Client) { c.log = l } }
 // WithMaxUploadBytes sets the largest file the client sends (default
 // DefaultMaxUploadBytes); a larger one is refused before it spends budget.
 func WithMaxUploadBytes(n int64) Option { return func(c *Client) { c.maxUploadBytes = n } }
+
+// WithCallTimeout sets the deadline of each attempt of a call without a
+// file; the default is DefaultCallTimeout.
+func WithCallTimeout(d time.Duration) Option { return func(c *Client) { c.callTimeout = d } }
 
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -159,6 +171,7 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Client, error) {
 		log:            logr.Discard(),
 		maxUploadBytes: DefaultMaxUploadBytes,
 		userAgent:      defaultUserAgent,
+		callTimeout:    DefaultCallTimeout,
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -278,6 +291,11 @@ func (c *Client) attempt(ctx context.Context, cl call, log logr.Logger, attempt 
 		return &BudgetExceededError{Kind: kind, Endpoint: cl.ep.String(), RetryAt: retryAt}
 	}
 
+	if cl.form == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.callTimeout)
+		defer cancel()
+	}
 	var progress sendProgress
 	reqCtx := context.WithValue(httptrace.WithClientTrace(ctx, progress.trace()), endpointNameKey{}, cl.ep.name)
 	req, err := http.NewRequestWithContext(reqCtx, cl.ep.method, c.url(cl.path, cl.query), nil)

@@ -621,3 +621,30 @@ func TestEndpointName(t *testing.T) {
 		})
 	}
 }
+
+// TestStalledAnswerEndsAtTheCallTimeout: a server that sends the headers of
+// its answer and then nothing more holds a call for the call timeout, not
+// for ever, so that it cannot hold the operator's workers.
+func TestStalledAnswerEndsAtTheCallTimeout(t *testing.T) {
+	g := NewWithT(t)
+	release := make(chan struct{})
+	stall := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"activity`))
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	c := newTestClient(t, stall, WithCallTimeout(100*time.Millisecond))
+	t.Cleanup(func() { close(release) }) // before the server closes
+
+	done := make(chan error, 1)
+	go func() { _, err := getProfileJob(context.Background(), c); done <- err }()
+	var err error
+	g.Eventually(done).WithTimeout(time.Minute).Should(Receive(&err), "the call never ended")
+	g.Expect(err).To(HaveOccurred())
+	var netErr *NetworkError
+	g.Expect(errors.As(err, &netErr)).To(BeTrue(), "got %v", err)
+	g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "got %v", err)
+}

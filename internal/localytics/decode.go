@@ -17,6 +17,8 @@ import (
 // layouts) and refused when it carries none, so that a changed contract shows
 // up as a DecodeError instead of a silent zero; free text (error_log,
 // error_reason) and the informational target scope are taken as they come.
+// What ends up in an object's status is bounded (ids.go): an activity id out
+// of bounds is refused, an audience list id too, an error_log URL dropped.
 
 // flexInt is a counter or number the API sends as a JSON number, a numeric
 // string ("500"), or null.
@@ -370,14 +372,16 @@ type wireAudienceList struct {
 	UpdatedAt   flexTime    `json:"updated_at"`
 }
 
-// decodeActivityID reads the {"activity_id": ...} answer of P1, A1 and A3.
+// decodeActivityID reads the {"activity_id": ...} answer of P1, A1 and A3,
+// and refuses an id that is empty, too long or oddly made (see
+// checkActivityID) before anyone stores it.
 func decodeActivityID(body []byte) (string, error) {
 	var w wireActivity
 	if err := unmarshalObject(body, &w); err != nil {
 		return "", err
 	}
-	if w.ActivityID == "" {
-		return "", errors.New("no activity_id in the response")
+	if err := checkActivityID(string(w.ActivityID)); err != nil {
+		return "", err
 	}
 	return string(w.ActivityID), nil
 }
@@ -393,6 +397,11 @@ func decodeProfileJob(body []byte) (ProfileJob, error) {
 		RawStatus:   string(w.Status),
 		ErrorLogURL: string(w.ErrorLog),
 		Target:      w.Target.Scope,
+	}
+	if len(job.ErrorLogURL) > MaxErrorLogURLLength {
+		// The status cannot hold it, and a cut URL leads nowhere; the job's
+		// state and counts matter more than the pointer to its errors.
+		job.ErrorLogURL = ""
 	}
 	if job.Target.IsZero() {
 		job.Target = w.Scopet.Scope
@@ -423,6 +432,9 @@ func decodeAudienceJob(body []byte) (AudienceJob, error) {
 		UpdatedAt:   time.Time(w.UpdatedAt),
 	}
 	if s := w.Stats; s != nil {
+		if err := checkAudienceListID(string(s.AudienceListID)); err != nil {
+			return AudienceJob{}, err
+		}
 		job.Stats = AudienceStats{
 			TotalLines:      int64(s.TotalLines),
 			FailedLines:     int64(s.FailedLines),
@@ -446,6 +458,9 @@ func decodeAudienceLists(body []byte) ([]AudienceList, error) {
 	for i, w := range wire {
 		if w.ID == nil || *w.ID == "" {
 			return nil, fmt.Errorf("audience list %d has no id", i)
+		}
+		if err := checkAudienceListID(string(*w.ID)); err != nil {
+			return nil, fmt.Errorf("audience list %d: %w", i, err)
 		}
 		lists = append(lists, AudienceList{
 			ID:          string(*w.ID),

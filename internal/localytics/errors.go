@@ -129,7 +129,8 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // UnknownOutcomeError is an upload that reached the server and may have been
 // carried out, but whose result the client does not know: the connection was
 // lost after the request was sent, a gateway answered 502 or 504, or the
-// server answered 2xx without a readable activity id. Repeating the upload
+// server answered 2xx without a readable activity id (or with one the
+// operator cannot store; see InvalidActivityIDError). Repeating the upload
 // could apply the file twice (increment changes double); the caller's
 // at-most-once ledger has to decide. IsTransient is false for it on purpose.
 type UnknownOutcomeError struct {

@@ -24,7 +24,7 @@ func BenchmarkOpenObject(b *testing.B) {
 	b.SetBytes(int64(len(file)))
 	b.ReportAllocs()
 	for b.Loop() {
-		f, err := source.Open(ctx, k8sClient, "default", src, source.Options{})
+		f, err := source.Open(ctx, k8sClient, "default", src, storeOptions())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,9 +12,17 @@
 // manager's GetAPIReader): clusters hold tens of thousands of them and the
 // operator needs a few, so the manager does not cache them.
 //
+// Where credentials may go is the operator's choice, not the import's: an
+// s3:// URL's endpoint must be among Options.AllowedEndpoints (none by
+// default: AWS only), checked before the Secret is read or any request made,
+// and the Secret must be one Options.SecretPolicy lets the operator use
+// (package secrets).
+//
 // Failures a person must fix are typed: a missing ConfigMap, key, Secret,
 // bucket or object is a *NotFoundError naming it, a URL that cannot work an
-// *InvalidError, refused credentials an *AccessDeniedError, a gs:// or
-// azblob:// URL an *UnsupportedError. A store that cannot be reached, or
-// fails, is an *UnavailableError, worth retrying.
+// *InvalidError, an endpoint outside the allowlist an
+// *EndpointNotAllowedError, a Secret the policy refuses a
+// *secrets.NotLabelledError, refused credentials an *AccessDeniedError, a
+// gs:// or azblob:// URL an *UnsupportedError. A store that cannot be
+// reached, or fails, is an *UnavailableError, worth retrying.
 package source

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -19,12 +20,11 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
 
 // The keys of an object store's Secret (spec.source.objectStore.secretRef):
@@ -58,9 +58,19 @@ func (l objectLocation) display() string {
 // none, when neither the endpoint nor the operator's own configuration says.
 const defaultRegion = "us-east-1"
 
+// storeHeaderTimeout bounds the wait for a store's answer to begin once a
+// request is sent. Connecting has the SDK's deadline (30 seconds, and 10 for
+// the TLS handshake); reading a body ends with its caller's context (the
+// validation pass, the upload).
+const storeHeaderTimeout = time.Minute
+
 // s3HTTPClient is shared by every bucket opened, so that connections to a
-// store are reused rather than made anew, with a TLS handshake, per file.
-var s3HTTPClient = awshttp.NewBuildableClient()
+// store are reused rather than made anew, with a TLS handshake, per file. A
+// store that accepts a request and never answers holds it a minute, not a
+// worker for ever.
+var s3HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	t.ResponseHeaderTimeout = storeHeaderTimeout
+})
 
 // s3Params are the query parameters an s3:// URL may carry.
 var s3Params = []string{"endpoint", "region", "use_path_style"}
@@ -146,9 +156,13 @@ func openObject(ctx context.Context, reader client.Reader, namespace string, src
 		_ = bucket.Close()
 		return nil, errNoETag
 	}
+	size := r.Size()
+	if out.ContentLength == nil && out.ContentRange == nil {
+		size = -1 // the store did not say (gocloud.dev would say 0)
+	}
 	return &File{
 		ReadCloser:  &objectReader{Reader: r, bucket: bucket},
-		Size:        r.Size(),
+		Size:        size,
 		Revision:    aws.ToString(out.ETag),
 		Description: "object " + loc.display(),
 	}, nil
@@ -193,10 +207,15 @@ func openObjectBucket(ctx context.Context, reader client.Reader, namespace strin
 	if loc.scheme != "s3" {
 		return nil, loc, &UnsupportedError{Kind: "objectStore with a " + loc.scheme + ":// URL"}
 	}
+	if loc.endpoint != "" && !opts.AllowedEndpoints.Allows(loc.endpoint) {
+		// Before the Secret is even read: its credentials must not reach a
+		// store the cluster admin did not allow.
+		return nil, loc, &EndpointNotAllowedError{Endpoint: origin(loc.endpoint)}
+	}
 	var creds *aws.Credentials
 	switch {
 	case src.SecretRef != nil:
-		if creds, err = readCredentials(ctx, reader, namespace, src.SecretRef.Name); err != nil {
+		if creds, err = readCredentials(ctx, reader, namespace, src.SecretRef.Name, opts.SecretPolicy); err != nil {
 			return nil, loc, err
 		}
 	case !opts.AmbientCredentials:
@@ -213,6 +232,16 @@ func openObjectBucket(ctx context.Context, reader client.Reader, namespace strin
 		return nil, loc, &UnavailableError{Description: "object " + loc.display(), Err: err}
 	}
 	return bucket, loc, nil
+}
+
+// origin is the scheme and host of an endpoint parseObjectURL accepted,
+// without the rest, which may hold what must not be echoed.
+func origin(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(not a URL)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // objectError classifies a failure to open an object: what a person must
@@ -265,10 +294,14 @@ var credentialErrorCodes = []string{
 // to, another region than the bucket's.
 var regionErrorCodes = []string{"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 
-// readCredentials reads an object store's credentials from a Secret.
-func readCredentials(ctx context.Context, reader client.Reader, namespace, name string) (*aws.Credentials, error) {
-	var secret corev1.Secret
-	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &secret); err != nil {
+// readCredentials reads an object store's credentials from a Secret the
+// policy lets the operator use.
+func readCredentials(ctx context.Context, reader client.Reader, namespace, name string, policy secrets.Policy) (*aws.Credentials, error) {
+	secret, err := policy.Get(ctx, reader, namespace, name)
+	if err != nil {
+		if _, ok := secrets.IsNotLabelled(err); ok {
+			return nil, err
+		}
 		if apierrors.IsNotFound(err) {
 			return nil, &NotFoundError{Kind: KindSecret, Namespace: namespace, Name: name}
 		}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/endpoints"
 	"github.com/localytics-operator/localytics-operator/internal/source"
 )
 
@@ -32,6 +33,15 @@ func createStoreSecret(t testing.TB, name string, data map[string]string) {
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), secret) })
 }
 
+// storeOptions are the Options of an operator that allows the test store's
+// endpoint.
+func storeOptions() source.Options {
+	return source.Options{AllowedEndpoints: endpoints.MustParse(store.Endpoint)}
+}
+
+// loopbackStores allows every store on loopback, whatever its port.
+var loopbackStores = endpoints.MustParse("http://127.0.0.1")
+
 func storeCredentials() map[string]string {
 	return map[string]string{source.SecretKeyAccessKeyID: store.AccessKey, source.SecretKeySecretAccessKey: store.SecretKey}
 }
@@ -39,7 +49,7 @@ func storeCredentials() map[string]string {
 func readFile(t *testing.T, src importsv1alpha1.Source) (*source.File, string) {
 	t.Helper()
 	g := NewWithT(t)
-	f, err := source.Open(context.Background(), k8sClient, "default", src, source.Options{})
+	f, err := source.Open(context.Background(), k8sClient, "default", src, storeOptions())
 	g.Expect(err).NotTo(HaveOccurred())
 	defer f.Close()
 	body, err := io.ReadAll(f)
@@ -65,7 +75,7 @@ func TestOpenObject(t *testing.T) {
 
 	again, _ := readFile(t, src)
 	g.Expect(again.Revision).To(Equal(f.Revision), "the same object, the same revision")
-	rev, err := source.Revision(ctx, k8sClient, "default", src, source.Options{})
+	rev, err := source.Revision(ctx, k8sClient, "default", src, storeOptions())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(rev).To(Equal(f.Revision), "Revision tells it without reading the object")
 
@@ -73,7 +83,7 @@ func TestOpenObject(t *testing.T) {
 	changed, body := readFile(t, src)
 	g.Expect(body).To(Equal(content + content))
 	g.Expect(changed.Revision).NotTo(Equal(f.Revision), "a new object, a new revision")
-	rev, err = source.Revision(ctx, k8sClient, "default", src, source.Options{})
+	rev, err = source.Revision(ctx, k8sClient, "default", src, storeOptions())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(rev).To(Equal(changed.Revision))
 }
@@ -162,7 +172,7 @@ func TestOpenObjectFailures(t *testing.T) {
 		},
 		"no secretRef with an endpoint, from an operator that lends its own to AWS": {
 			src:     objectSource(store.URL("failures", "there.json"), ""),
-			opts:    source.Options{AmbientCredentials: true},
+			opts:    source.Options{AmbientCredentials: true, AllowedEndpoints: loopbackStores},
 			check:   isInvalid,
 			wantMsg: "spec.source.objectStore.secretRef is required with an endpoint",
 		},
@@ -190,6 +200,9 @@ func TestOpenObjectFailures(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
+			if tc.opts.AllowedEndpoints.IsZero() {
+				tc.opts.AllowedEndpoints = loopbackStores // the store and the closed port
+			}
 			f, err := source.Open(ctx, k8sClient, "default", tc.src, tc.opts)
 			g.Expect(f).To(BeNil())
 			g.Expect(err).To(HaveOccurred())

@@ -15,13 +15,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/endpoints"
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
 
 // File is one opened import file. Close it when done.
 type File struct {
 	io.ReadCloser
-	// Size is the exact length of the file in bytes, or -1 when unknown
-	// before it is read.
+	// Size is the length of the file in bytes, or -1 when unknown before it
+	// is read. For an object it is what the store says, which a broken or
+	// hostile store may say wrong: a reader that must not read more than so
+	// many bytes limits the stream itself.
 	Size int64
 	// Revision identifies the version of the source that was read (a
 	// ConfigMap's resourceVersion): two opens with the same Revision read the
@@ -116,6 +120,28 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("spec.source.%s is not supported yet; use spec.source.configMapRef", e.Kind)
 }
 
+// EndpointNotAllowedError says that an object-store URL names an endpoint
+// outside the operator's --allowed-object-store-endpoints. It is returned
+// before the source's Secret is read and before any request is made: the
+// Secret's credentials must not reach a store the cluster admin did not
+// allow.
+type EndpointNotAllowedError struct {
+	// Endpoint is the endpoint's scheme and host, e.g.
+	// "https://minio.example.com" (its path and query left out).
+	Endpoint string
+}
+
+func (e *EndpointNotAllowedError) Error() string {
+	return fmt.Sprintf("%s names the endpoint %s, which is not among the operator's --allowed-object-store-endpoints; "+
+		"nothing was read or sent. Ask the cluster admin to allow it, or use an allowed store", urlField, e.Endpoint)
+}
+
+// IsEndpointNotAllowed reports whether err is an *EndpointNotAllowedError
+// and returns it.
+func IsEndpointNotAllowed(err error) (*EndpointNotAllowedError, bool) {
+	return errors.AsType[*EndpointNotAllowedError](err)
+}
+
 // IsNotFound reports whether err is a *NotFoundError and returns it.
 func IsNotFound(err error) (*NotFoundError, bool) {
 	return errors.AsType[*NotFoundError](err)
@@ -149,12 +175,22 @@ type Options struct {
 	// choosing. Off by default: with it, whoever may create an import may
 	// read what the operator's role can.
 	AmbientCredentials bool
+	// AllowedEndpoints are the base URLs an s3:// URL's endpoint parameter
+	// may name (the manager's flag --allowed-object-store-endpoints): the
+	// Secret of the source is sent to its endpoint, which the import's
+	// author chooses. The zero value allows none, so only AWS's own
+	// endpoints (a URL without an endpoint) are used.
+	AllowedEndpoints endpoints.Allowlist
+	// SecretPolicy says which Secrets may hold an object store's
+	// credentials (the manager's flag --require-secret-label).
+	SecretPolicy secrets.Policy
 }
 
 // Open opens the file src names, in namespace. reader should be uncached
 // (see the package comment). *NotFoundError, *UnsupportedError,
-// *InvalidError and *AccessDeniedError need a person; *UnavailableError and
-// errors from the API server are worth retrying.
+// *InvalidError, *EndpointNotAllowedError, *AccessDeniedError and
+// *secrets.NotLabelledError need a person; *UnavailableError and errors from
+// the API server are worth retrying.
 func Open(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.Source, opts Options) (*File, error) {
 	switch {
 	case src.ConfigMapRef != nil:

@@ -1,0 +1,114 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/validation"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+
+	"github.com/localytics-operator/localytics-operator/internal/secrets"
+)
+
+// What the manager caches, shared by main.go and the tests so that the
+// tests prove the configuration that runs.
+
+// cacheSyncTimeout bounds how long CacheSynced waits: less than the
+// readiness probe's default timeout of one second.
+const cacheSyncTimeout = 500 * time.Millisecond
+
+// ManagerCacheOptions returns the manager's client and cache options.
+//
+// Clusters hold tens of thousands of Secrets and ConfigMaps, and the
+// operator needs a few of them: reads of those two kinds go to the API server
+// instead of caching them all. Changes to them are noticed through
+// metadata-only watches (see the controllers), whose cached objects keep
+// their names and resourceVersions but no annotations (client-side
+// `kubectl apply` copies a Secret's values into one), no managedFields and no
+// labels but imports.localytics.dev/use. Every other cached object is
+// stripped of its managedFields.
+//
+// watchNamespaces limits the caches, and so the watches, to those
+// namespaces; none means all namespaces.
+func ManagerCacheOptions(watchNamespaces []string) (client.Options, cache.Options) {
+	clientOpts := client.Options{Cache: &client.CacheOptions{
+		DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+	}}
+	// ByObject is keyed by kind: these transforms apply to the metadata
+	// informers of Secrets and ConfigMaps, the only ones the manager has.
+	cacheOpts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:    {Transform: stripMetadata},
+			&corev1.ConfigMap{}: {Transform: stripMetadata},
+		},
+	}
+	if len(watchNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(watchNamespaces))
+		for _, ns := range watchNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return clientOpts, cacheOpts
+}
+
+// stripMetadata drops an object's annotations, managedFields and labels but
+// secrets.LabelUse (by which the operator may select the Secrets it uses)
+// before it is cached.
+var stripMetadata toolscache.TransformFunc = func(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		// Not an object (a tombstone): nothing to strip.
+		return in, nil
+	}
+	obj.SetAnnotations(nil)
+	obj.SetManagedFields(nil)
+	if v, ok := obj.GetLabels()[secrets.LabelUse]; ok {
+		obj.SetLabels(map[string]string{secrets.LabelUse: v})
+	} else {
+		obj.SetLabels(nil)
+	}
+	return in, nil
+}
+
+// ParseWatchNamespaces parses the --watch-namespaces flag: namespace names,
+// comma-separated. An empty flag means all namespaces (nil).
+func ParseWatchNamespaces(flag string) ([]string, error) {
+	var namespaces []string
+	seen := map[string]bool{}
+	for _, ns := range strings.Split(flag, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" || seen[ns] {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		seen[ns] = true
+		namespaces = append(namespaces, ns)
+	}
+	return namespaces, nil
+}
+
+// CacheSynced is a readiness check that fails while the cache has not
+// started or its informers have not synced, waiting for them at most half a
+// second.
+func CacheSynced(c cache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), cacheSyncTimeout)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the caches have not synced")
+		}
+		return nil
+	}
+}
