@@ -13,6 +13,7 @@ require (
 	github.com/onsi/gomega v1.44.0
 	github.com/prometheus/client_golang v1.24.0
 	github.com/prometheus/client_model v0.6.2
+	github.com/yuin/gopher-lua v1.1.2
 	gocloud.dev v0.47.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
