@@ -1,8 +1,12 @@
-// Package argocd_test checks the Argo CD health checks of config/argocd: each
-// <group>/<Kind>/health.lua runs, as Argo CD runs it, against the objects in
-// its testdata/ and must answer what its health_test.yaml says; and
-// argocd-cm-patch.yaml must hold exactly those scripts (rewrite it with
-// go test ./config/argocd -run TestConfigMapPatch -update).
+// Package argocd_test generates and checks the Argo CD health checks of
+// config/argocd. Their one source is health.lua.in, a text/template, with the
+// per-kind waiting reasons of the checks table below; from them the test
+// renders each <group>/<Kind>/health.lua (the layout of Argo CD's own
+// resource_customizations) and argocd-cm-patch.yaml, and fails when a file on
+// disk differs (rewrite them all with
+// go test ./config/argocd -run TestConfigMapPatch -update). Each script runs,
+// as Argo CD runs it, against the objects in its testdata/ and must answer
+// what its health_test.yaml says.
 package argocd_test
 
 import (
@@ -13,9 +17,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -25,12 +31,50 @@ import (
 	"github.com/localytics-operator/localytics-operator/controllers"
 )
 
-var update = flag.Bool("update", false, "rewrite argocd-cm-patch.yaml from the health.lua files")
+var update = flag.Bool("update", false, "rewrite the health.lua files and argocd-cm-patch.yaml from health.lua.in")
 
-const patchFile = "argocd-cm-patch.yaml"
+const (
+	templateFile = "health.lua.in"
+	patchFile    = "argocd-cm-patch.yaml"
+	regenerate   = "go test ./config/argocd -run TestConfigMapPatch -update"
+)
 
-// kinds are the kinds with a health check, in the order of the patch.
-var kinds = []string{"LocalyticsAccount", "ProfileImport", "AudienceList"}
+// check is the part of a kind's health check that is the kind's own; the
+// rest is health.lua.in.
+type check struct {
+	Kind string
+	// Waiting are the reasons of a Reconciling condition the script reports
+	// Suspended for: a wait for a budget that ends by itself. The
+	// controllers' constants, so that a renamed reason fails here.
+	Waiting []string
+	// WaitingWhy are the lines of the comment over the waiting table.
+	WaitingWhy []string
+}
+
+// checks are the kinds with a health check, in the order of the patch.
+var checks = []check{
+	{
+		Kind:       "LocalyticsAccount",
+		WaitingWhy: []string{"none for an account (a rate-limited credentials check is progressing)."},
+	},
+	{
+		Kind:    "ProfileImport",
+		Waiting: []string{controllers.ReasonQuotaExhausted, controllers.ReasonRateLimited},
+		WaitingWhy: []string{
+			"every profile upload slot of the account's window is taken, or the key's",
+			"API budget is spent. The import moves on by itself when the window allows.",
+		},
+	},
+	{
+		Kind:    "AudienceList",
+		Waiting: []string{controllers.ReasonListLimitReached, controllers.ReasonQuotaExhausted, controllers.ReasonRateLimited},
+		WaitingWhy: []string{
+			"the app holds as many lists as the account allows (the list is created when",
+			"one is deleted) or the key's API budget is spent. QuotaExhausted (no profile",
+			"upload slot) is a reason the controllers share; a list waiting on it waits too.",
+		},
+	},
+}
 
 // healthStatuses are the statuses Argo CD accepts from a health script.
 var healthStatuses = []string{"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
@@ -53,23 +97,64 @@ func kindDir(kind string) string {
 	return filepath.Join(importsv1alpha1.GroupVersion.Group, kind)
 }
 
+func scriptFile(kind string) string {
+	return filepath.Join(kindDir(kind), "health.lua")
+}
+
 func configMapKey(kind string) string {
 	return "resource.customizations.health." + importsv1alpha1.GroupVersion.Group + "_" + kind
 }
 
-func readScript(t *testing.T, kind string) string {
+// waitingTable is the Lua table of the reasons, as a set.
+func waitingTable(reasons []string) string {
+	if len(reasons) == 0 {
+		return "{}"
+	}
+	fields := make([]string, 0, len(reasons))
+	for _, r := range reasons {
+		fields = append(fields, r+" = true")
+	}
+	return "{ " + strings.Join(fields, ", ") + " }"
+}
+
+// renderScript renders the health.lua of a kind from health.lua.in, under a
+// header that says so.
+func renderScript(t *testing.T, c check) string {
 	t.Helper()
-	script, err := os.ReadFile(filepath.Join(kindDir(kind), "health.lua"))
+	tmpl, err := template.New(templateFile).Option("missingkey=error").ParseFiles(templateFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(script)
+	var b bytes.Buffer
+	b.WriteString("-- Code generated from config/argocd/" + templateFile + "; DO NOT EDIT.\n")
+	b.WriteString("-- The waiting reasons are the checks table of config/argocd/health_test.go.\n")
+	b.WriteString("-- Regenerate with: " + regenerate + "\n")
+	b.WriteString("--\n")
+	err = tmpl.Execute(&b, map[string]any{
+		"Group":        importsv1alpha1.GroupVersion.Group,
+		"Kind":         c.Kind,
+		"ConfigMapKey": configMapKey(c.Kind),
+		"WaitingWhy":   c.WaitingWhy,
+		"Waiting":      waitingTable(c.Waiting),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := b.String()
+	if !strings.HasSuffix(script, "\n") || strings.HasSuffix(script, "\n\n") {
+		t.Fatalf("%s of %s must end in exactly one newline", templateFile, c.Kind)
+	}
+	if strings.Contains(script, "\t") {
+		t.Fatalf("%s of %s holds a tab; indent with spaces", templateFile, c.Kind)
+	}
+	return script
 }
 
 func TestHealth(t *testing.T) {
-	for _, kind := range kinds {
+	for _, c := range checks {
+		kind := c.Kind
 		t.Run(kind, func(t *testing.T) {
-			script := readScript(t, kind)
+			script := renderScript(t, c)
 			raw, err := os.ReadFile(filepath.Join(kindDir(kind), "health_test.yaml"))
 			if err != nil {
 				t.Fatal(err)
@@ -112,42 +197,72 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-// TestWaitingReasons ties the reasons the scripts report Suspended for to
-// the reasons the controllers write: a renamed reason fails here.
+// luaName is a Lua name, which a key of a table constructor must be.
+var luaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// TestWaitingReasons checks the waiting reasons of the checks table (which
+// are the controllers' constants) make a Lua set, and that health.lua.in
+// puts them in the script's waiting table.
 func TestWaitingReasons(t *testing.T) {
-	want := map[string][]string{
-		"LocalyticsAccount": nil,
-		"ProfileImport":     {controllers.ReasonQuotaExhausted, controllers.ReasonRateLimited},
-		"AudienceList":      {controllers.ReasonListLimitReached, controllers.ReasonQuotaExhausted, controllers.ReasonRateLimited},
+	dirs, err := filepath.Glob(filepath.Join(importsv1alpha1.GroupVersion.Group, "*", "health_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, kind := range kinds {
-		var fields []string
-		for _, r := range want[kind] {
-			fields = append(fields, r+" = true")
+	if len(dirs) != len(checks) {
+		t.Errorf("%d kinds have a health_test.yaml, the checks table lists %d", len(dirs), len(checks))
+	}
+	seen := map[string]bool{}
+	for _, c := range checks {
+		if seen[c.Kind] {
+			t.Errorf("the checks table lists %s twice", c.Kind)
 		}
-		line := "local waiting = {}"
-		if len(fields) > 0 {
-			line = "local waiting = { " + strings.Join(fields, ", ") + " }"
+		seen[c.Kind] = true
+		for i, r := range c.Waiting {
+			if !luaName.MatchString(r) {
+				t.Errorf("%s: the waiting reason %q is no Lua name", c.Kind, r)
+			}
+			if slices.Contains(c.Waiting[:i], r) {
+				t.Errorf("%s: the waiting reason %q is listed twice", c.Kind, r)
+			}
 		}
-		if !slices.Contains(strings.Split(readScript(t, kind), "\n"), line) {
-			t.Errorf("%s/health.lua has no line %q", kindDir(kind), line)
+		line := "local waiting = " + waitingTable(c.Waiting)
+		if !slices.Contains(strings.Split(renderScript(t, c), "\n"), line) {
+			t.Errorf("%s renders no line %q for %s", templateFile, line, c.Kind)
 		}
 	}
 }
 
+// TestConfigMapPatch checks every file generated from health.lua.in (the
+// health.lua of each kind and argocd-cm-patch.yaml) against what it renders,
+// and rewrites them all with -update.
 func TestConfigMapPatch(t *testing.T) {
-	want := renderPatch(t)
-	if *update {
-		if err := os.WriteFile(patchFile, want, 0o644); err != nil {
+	scripts := map[string]string{}
+	for _, c := range checks {
+		scripts[c.Kind] = renderScript(t, c)
+	}
+	patch := renderPatch(scripts)
+	type generated struct {
+		path string
+		want []byte
+	}
+	files := []generated{}
+	for _, c := range checks {
+		files = append(files, generated{scriptFile(c.Kind), []byte(scripts[c.Kind])})
+	}
+	files = append(files, generated{patchFile, patch})
+	for _, f := range files {
+		if *update {
+			if err := os.WriteFile(f.path, f.want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(f.path)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	got, err := os.ReadFile(patchFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is out of date with the health.lua files; run go test ./config/argocd -run TestConfigMapPatch -update", patchFile)
+		if !bytes.Equal(got, f.want) {
+			t.Errorf("%s is out of date with %s; run %s", f.path, templateFile, regenerate)
+		}
 	}
 	// The rendered YAML must read back as the scripts themselves.
 	var cm struct {
@@ -156,41 +271,35 @@ func TestConfigMapPatch(t *testing.T) {
 		Metadata   map[string]string `json:"metadata"`
 		Data       map[string]string `json:"data"`
 	}
-	if err := yaml.UnmarshalStrict(got, &cm); err != nil {
+	if err := yaml.UnmarshalStrict(patch, &cm); err != nil {
 		t.Fatal(err)
 	}
 	if cm.APIVersion != "v1" || cm.Kind != "ConfigMap" || cm.Metadata["name"] != "argocd-cm" {
 		t.Errorf("%s patches %s %s %q, want the v1 ConfigMap argocd-cm", patchFile, cm.APIVersion, cm.Kind, cm.Metadata["name"])
 	}
-	if len(cm.Data) != len(kinds) {
-		t.Errorf("%s holds %d keys, want %d", patchFile, len(cm.Data), len(kinds))
+	if len(cm.Data) != len(checks) {
+		t.Errorf("%s holds %d keys, want %d", patchFile, len(cm.Data), len(checks))
 	}
-	for _, kind := range kinds {
-		if cm.Data[configMapKey(kind)] != readScript(t, kind) {
-			t.Errorf("%s: %s does not read back as %s/health.lua", patchFile, configMapKey(kind), kindDir(kind))
+	for _, c := range checks {
+		if cm.Data[configMapKey(c.Kind)] != scripts[c.Kind] {
+			t.Errorf("%s: %s does not read back as %s", patchFile, configMapKey(c.Kind), scriptFile(c.Kind))
 		}
 	}
 }
 
-// renderPatch writes the argocd-cm patch: each script as a literal block.
-func renderPatch(t *testing.T) []byte {
-	t.Helper()
+// renderPatch writes the argocd-cm patch: each script, by kind, as a literal
+// block, in the order of the checks table.
+func renderPatch(scripts map[string]string) []byte {
 	var b bytes.Buffer
-	b.WriteString("# Generated from config/argocd/" + importsv1alpha1.GroupVersion.Group + "/<Kind>/health.lua; do not edit.\n")
-	b.WriteString("# Rewrite it with: go test ./config/argocd -run TestConfigMapPatch -update\n")
+	b.WriteString("# Generated from config/argocd/" + templateFile + " (the same scripts as\n")
+	b.WriteString("# config/argocd/" + importsv1alpha1.GroupVersion.Group + "/<Kind>/health.lua); do not edit.\n")
+	b.WriteString("# Rewrite it with: " + regenerate + "\n")
 	b.WriteString("#\n# A patch of Argo CD's argocd-cm ConfigMap with the health checks of the\n")
 	b.WriteString("# operator's kinds (for example in the kustomization that installs Argo CD).\n")
 	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\ndata:\n")
-	for _, kind := range kinds {
-		script := readScript(t, kind)
-		if !strings.HasSuffix(script, "\n") || strings.HasSuffix(script, "\n\n") {
-			t.Fatalf("%s/health.lua must end in exactly one newline", kindDir(kind))
-		}
-		if strings.Contains(script, "\t") {
-			t.Fatalf("%s/health.lua holds a tab; indent with spaces", kindDir(kind))
-		}
-		b.WriteString("  " + configMapKey(kind) + ": |\n")
-		for line := range strings.Lines(script) {
+	for _, c := range checks {
+		b.WriteString("  " + configMapKey(c.Kind) + ": |\n")
+		for line := range strings.Lines(scripts[c.Kind]) {
 			if line == "\n" {
 				b.WriteString(line)
 				continue

@@ -1,10 +1,12 @@
--- Argo CD health check for imports.localytics.dev/LocalyticsAccount.
+-- Code generated from config/argocd/health.lua.in; DO NOT EDIT.
+-- The waiting reasons are the checks table of config/argocd/health_test.go.
+-- Regenerate with: go test ./config/argocd -run TestConfigMapPatch -update
+--
+-- Argo CD health check for imports.localytics.dev/LocalyticsAccount, the value of the
+-- argocd-cm key resource.customizations.health.imports.localytics.dev_LocalyticsAccount.
 --
 -- It reads the kstatus conditions the operator writes (Ready, Reconciling,
--- Stalled) and status.observedGeneration. This file is the only source of the
--- argocd-cm key resource.customizations.health.imports.localytics.dev_LocalyticsAccount:
--- config/argocd/argocd-cm-patch.yaml is generated from it
--- (go test ./config/argocd -run TestConfigMapPatch -update).
+-- Stalled) and status.observedGeneration.
 --
 -- Argo CD runs it with the base, table and package libraries only: no string
 -- library here.
