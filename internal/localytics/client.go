@@ -67,8 +67,8 @@ const DefaultMaxUploadBytes = 100_000_000
 // DefaultCallTimeout bounds each attempt of a call without a file (status,
 // listing, rename, delete): connecting, waiting for the answer and reading
 // all of it. A server that sends headers and then stalls costs this much,
-// not a worker for ever. Uploads end with their ctx, which the caller bounds
-// by the size of the file.
+// not a worker for ever. Uploads end with their ctx, to which the caller
+// gives the upload's deadline (the operator's is ten minutes).
 const DefaultCallTimeout = time.Minute
 
 const (
