@@ -133,6 +133,10 @@ build-installer: manifests control-plane ## Write dist/install.yaml (CRDs, RBAC,
 	mv dist/install.yaml.tmp dist/install.yaml
 	@echo "wrote dist/install.yaml (image $(IMG))"
 
+.PHONY: chart
+chart: manifests control-plane ## Write the Helm chart charts/localytics-operator from config/default (commit it; test/chart checks it).
+	go run ./hack/chartgen --kubectl $(KUBECTL_PINNED) --config config/default --out charts/localytics-operator
+
 ##@ Deployment
 
 ifndef ignore-not-found
