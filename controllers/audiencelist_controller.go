@@ -103,12 +103,7 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
-	if r.PollMin <= 0 {
-		r.PollMin = defaultPollMin
-	}
-	if r.PollMax < r.PollMin {
-		r.PollMax = max(defaultPollMax, r.PollMin)
-	}
+	r.PollMin, r.PollMax = pollBounds(r.PollMin, r.PollMax)
 	if r.DriftInterval <= 0 {
 		r.DriftInterval = defaultDriftInterval
 	}
@@ -118,9 +113,7 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
 	}
-	if r.MaxFileBytes <= 0 || r.MaxFileBytes > maxUploadBytes {
-		r.MaxFileBytes = maxUploadBytes
-	}
+	r.MaxFileBytes = fileCap(r.MaxFileBytes)
 	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.lists = r.Clients.lists
 	r.frame = newFrame(kind[*importsv1alpha1.AudienceList, *listScope]{

@@ -83,3 +83,15 @@ const (
 // then its record's. The pod's terminationGracePeriodSeconds must be at
 // least this (config/manager).
 const ShutdownGrace = uploadTimeout + recordTimeout
+
+// pollBounds fills in the default poll bounds of a reconciler: PollMin when
+// unset, and a PollMax no shorter than it.
+func pollBounds(lo, hi time.Duration) (time.Duration, time.Duration) {
+	if lo <= 0 {
+		lo = defaultPollMin
+	}
+	if hi < lo {
+		hi = max(defaultPollMax, lo)
+	}
+	return lo, hi
+}

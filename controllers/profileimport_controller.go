@@ -94,21 +94,14 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
-	if r.PollMin <= 0 {
-		r.PollMin = defaultPollMin
-	}
-	if r.PollMax < r.PollMin {
-		r.PollMax = max(defaultPollMax, r.PollMin)
-	}
+	r.PollMin, r.PollMax = pollBounds(r.PollMin, r.PollMax)
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
 	}
 	if r.UploadTimeout <= 0 {
 		r.UploadTimeout = uploadTimeout
 	}
-	if r.MaxFileBytes <= 0 || r.MaxFileBytes > maxUploadBytes {
-		r.MaxFileBytes = maxUploadBytes
-	}
+	r.MaxFileBytes = fileCap(r.MaxFileBytes)
 	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.frame = newFrame(kind[*importsv1alpha1.ProfileImport, *importScope]{
 		newObject:  func() *importsv1alpha1.ProfileImport { return &importsv1alpha1.ProfileImport{} },

@@ -15,6 +15,15 @@ import (
 // reconcilers' MaxFileBytes, the Localytics limit) is never uploaded, and
 // never read further than it must be to know that.
 
+// fileCap is a reconciler's MaxFileBytes: the Localytics limit when unset,
+// and never more.
+func fileCap(n int64) int64 {
+	if n <= 0 || n > maxUploadBytes {
+		return maxUploadBytes
+	}
+	return n
+}
+
 // openWithin opens the file src names for its validation pass. A file whose
 // source says it has more than maxBytes is refused (a stalled
 // ReasonFileTooLarge, see isTooLarge) before any of it is read. The file
