@@ -53,6 +53,13 @@ func main() {
 		watchNamespaces      string
 		allowedStores        string
 		requireSecretLabel   bool
+		watchLabelSelector   string
+		leaderElectionIDFlag string
+		leaseDuration        time.Duration
+		renewDeadline        time.Duration
+		retryPeriod          time.Duration
+		uploadTimeout        time.Duration
+		unknownCreateWait    time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -82,6 +89,26 @@ func main() {
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"The namespaces the operator watches and reconciles, comma-separated; empty watches all namespaces. "+
 			"With a list, a Role in each of them is enough instead of a ClusterRole.")
+	flag.StringVar(&watchLabelSelector, "watch-label-selector", "",
+		"Reconcile only the ProfileImports, AudienceLists and LocalyticsAccounts this label selector matches, to run the operator as shards: "+
+			controllers.ShardLabel+"=shard1 for a shard, '!"+controllers.ShardLabel+"' for the default shard. "+
+			"Every shard reads every account, whose upload budget they share. Empty reconciles every object.")
+	flag.StringVar(&leaderElectionIDFlag, "leader-election-id", "",
+		"The name of the Lease the replicas compete for. Empty: "+leaderElectionID+", with a hash of --watch-label-selector for a shard, "+
+			"so that each shard elects a leader of its own.")
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a replica waits, after the leader stopped renewing, before it takes the lease (a leader killed without a clean stop).")
+	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew the lease before it gives up leading (and exits).")
+	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How often replicas try to take or renew the lease.")
+	flag.DurationVar(&uploadTimeout, "upload-timeout", controllers.DefaultUploadTimeout,
+		"How long one upload (a profile file, an audience list's create or replace) may take. An upload the operator stopped during "+
+			"(a restart, a failover) is sent again only once this has passed, so that two are never in flight at once; "+
+			"the pod's terminationGracePeriodSeconds must exceed it by 3 minutes.")
+	flag.DurationVar(&unknownCreateWait, "unknown-create-wait", controllers.DefaultUnknownCreateWait,
+		"How long an AudienceList whose create's answer was lost looks for its list by name before creating it again: "+
+			"longer than Localytics takes to finish a create's job.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -93,7 +120,15 @@ func main() {
 		setupLog.Error(err, "invalid --watch-namespaces")
 		os.Exit(1)
 	}
-	clientOptions, cacheOptions := controllers.ManagerCacheOptions(namespaces)
+	shard, err := controllers.ParseWatchLabelSelector(watchLabelSelector)
+	if err != nil {
+		setupLog.Error(err, "invalid --watch-label-selector")
+		os.Exit(1)
+	}
+	if leaderElectionIDFlag == "" {
+		leaderElectionIDFlag = controllers.LeaderElectionID(leaderElectionID, shard)
+	}
+	clientOptions, cacheOptions := controllers.ManagerCacheOptions(namespaces, shard)
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
@@ -113,12 +148,15 @@ func main() {
 		Metrics:                metricsOptions,
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       leaderElectionID,
+		LeaderElectionID:       leaderElectionIDFlag,
+		LeaseDuration:          &leaseDuration,
+		RenewDeadline:          &renewDeadline,
+		RetryPeriod:            &retryPeriod,
 		// Release the lease on a clean stop so that a new replica takes over at once.
 		LeaderElectionReleaseOnCancel: true,
 		// On SIGTERM no new upload starts; the ones already sent run to
 		// their end and their answers are recorded before the process exits.
-		GracefulShutdownTimeout: ptr.To(controllers.ShutdownGrace),
+		GracefulShutdownTimeout: ptr.To(controllers.ShutdownGraceFor(uploadTimeout)),
 		// Secrets and ConfigMaps are never cached in full, their metadata
 		// without annotations, labels or managedFields; the caches hold the
 		// watched namespaces only (see controllers.ManagerCacheOptions).
@@ -154,6 +192,7 @@ func main() {
 		Clients:      clients,
 		Watchdog:     watchdog,
 		SecretPolicy: secretPolicy,
+		Shard:        shard,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "LocalyticsAccount")
 		os.Exit(1)
@@ -165,19 +204,24 @@ func main() {
 		Clients:       clients,
 		Watchdog:      watchdog,
 		SourceOptions: sourceOptions,
+		Shard:         shard,
+		UploadTimeout: uploadTimeout,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "ProfileImport")
 		os.Exit(1)
 	}
 
 	if err := (&controllers.AudienceListReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("audiencelist-controller"),
-		Clients:       clients,
-		Watchdog:      watchdog,
-		DriftInterval: driftInterval,
-		SourceOptions: sourceOptions,
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("audiencelist-controller"),
+		Clients:           clients,
+		Watchdog:          watchdog,
+		DriftInterval:     driftInterval,
+		SourceOptions:     sourceOptions,
+		Shard:             shard,
+		UploadTimeout:     uploadTimeout,
+		UnknownCreateWait: unknownCreateWait,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to set up the controller", "controller", "AudienceList")
 		os.Exit(1)

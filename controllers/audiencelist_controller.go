@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -55,11 +56,16 @@ type AudienceListReconciler struct {
 	// the list is looked for by name before it is created again; zero
 	// means 10m. A create's list appears only once its job completed.
 	UnknownCreateWait time.Duration
+	// UploadTimeout bounds one create or replace; zero means 10m.
+	UploadTimeout time.Duration
 	// MaxConcurrentReconciles is how many lists are reconciled at once
 	// (a namespace may hold a quarter of them); zero means 8.
 	MaxConcurrentReconciles int
 	// Watchdog, if set, watches the reconciles for stuck workers.
 	Watchdog *Watchdog
+	// Shard, if set, is the manager's --watch-label-selector: this
+	// process reconciles only the objects it matches (see ShardLabel).
+	Shard labels.Selector
 	// SourceOptions are the settings for opening sources: whether object
 	// stores may be read with the operator's own credentials, the stores
 	// allowed, and which Secrets may be used (SecretPolicy, also for the
@@ -113,6 +119,9 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
 	}
+	if r.UploadTimeout <= 0 {
+		r.UploadTimeout = uploadTimeout
+	}
 	r.MaxFileBytes = fileCap(r.MaxFileBytes)
 	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.lists = r.Clients.lists
@@ -138,7 +147,7 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		},
 		summarize: summarizeList,
 	}, r.Client, frameOptions{clock: r.Clock, backoff: newTransientBackoff(r.BackoffBase, r.BackoffMax),
-		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog})
+		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog, shard: r.Shard})
 
 	if err := indexReferences(ctx, mgr.GetFieldIndexer(), &importsv1alpha1.AudienceList{}, func(o client.Object) (importsv1alpha1.Source, string) {
 		al := o.(*importsv1alpha1.AudienceList)

@@ -453,7 +453,7 @@ func (r *AudienceListReconciler) upload(ctx context.Context, s *listScope, op im
 		al.Status.Intent.Name = al.Spec.AudienceName
 	}
 
-	uploadCtx, send, cancel := sendContext(ctx, uploadTimeout)
+	uploadCtx, send, cancel := sendContext(ctx, r.UploadTimeout)
 	defer cancel()
 	file, err := source.Open(uploadCtx, r.APIReader, al.Namespace, al.Spec.Source, r.SourceOptions)
 	if err != nil {

@@ -277,7 +277,7 @@ var _ = Describe("Readiness (controllers.CacheSynced)", func() {
 	})
 
 	It("fails, within a second, while a cache has not started", func() {
-		_, cacheOptions := controllers.ManagerCacheOptions(nil)
+		_, cacheOptions := controllers.ManagerCacheOptions(nil, nil)
 		cacheOptions.Scheme = scheme
 		c, err := cache.New(env.Config, cacheOptions)
 		Expect(err).NotTo(HaveOccurred())
@@ -307,7 +307,7 @@ var _ = Describe("Readiness (controllers.CacheSynced)", func() {
 
 		newCache := func(namespaces []string) cache.Cache {
 			GinkgoHelper()
-			_, cacheOptions := controllers.ManagerCacheOptions(namespaces)
+			_, cacheOptions := controllers.ManagerCacheOptions(namespaces, nil)
 			cacheOptions.Scheme = scheme
 			c, err := cache.New(nobody.Config(), cacheOptions)
 			Expect(err).NotTo(HaveOccurred())
@@ -360,7 +360,7 @@ func TestParseWatchNamespaces(t *testing.T) {
 // ends. adjust changes its cache options; setup adds controllers.
 func startManager(cfg *rest.Config, namespaces []string, adjust func(*cache.Options), setup ...func(ctrl.Manager)) ctrl.Manager {
 	GinkgoHelper()
-	clientOptions, cacheOptions := controllers.ManagerCacheOptions(namespaces)
+	clientOptions, cacheOptions := controllers.ManagerCacheOptions(namespaces, nil)
 	if adjust != nil {
 		adjust(&cacheOptions)
 	}

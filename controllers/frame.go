@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -196,6 +197,7 @@ type frame[T client.Object, S any] struct {
 	backoff  *transientBackoff
 	shares   *namespaceShares
 	watchdog *Watchdog
+	shard    labels.Selector
 }
 
 // frameOptions are what a reconciler gives its frame besides the kind.
@@ -206,6 +208,9 @@ type frameOptions struct {
 	// may hold a share.
 	workers  int
 	watchdog *Watchdog
+	// shard, if set, is the --watch-label-selector: objects it does not
+	// match belong to another shard and are left alone.
+	shard labels.Selector
 }
 
 func newFrame[T client.Object, S any](k kind[T, S], c client.Client, o frameOptions) *frame[T, S] {
@@ -213,7 +218,7 @@ func newFrame[T client.Object, S any](k kind[T, S], c client.Client, o frameOpti
 		o.clock = clock.RealClock{}
 	}
 	return &frame[T, S]{kind: k, client: c, clock: o.clock, backoff: o.backoff,
-		shares: newNamespaceShares(o.workers), watchdog: o.watchdog}
+		shares: newNamespaceShares(o.workers), watchdog: o.watchdog, shard: o.shard}
 }
 
 // woken is the source of the requests the frame turned away and wakes
@@ -242,6 +247,9 @@ func (f *frame[T, S]) Reconcile(ctx context.Context, req ctrl.Request) (result c
 			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !inShard(f.shard, obj) {
+		return ctrl.Result{}, nil // another shard's: it reconciles it
 	}
 	os := &objectScope[T]{obj: obj, base: obj.DeepCopyObject().(T), now: f.clock.Now(), log: log, c: f.client}
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -50,6 +51,9 @@ type LocalyticsAccountReconciler struct {
 	MaxConcurrentReconciles int
 	// Watchdog, if set, watches the reconciles for stuck workers.
 	Watchdog *Watchdog
+	// Shard, if set, is the manager's --watch-label-selector: this
+	// process reconciles only the objects it matches (see ShardLabel).
+	Shard labels.Selector
 
 	frame *frame[*importsv1alpha1.LocalyticsAccount, *accountScope]
 	// verified remembers the last definite answer of the API per account,
@@ -98,7 +102,7 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 			forgetUploadBudget(req.String())
 		},
 	}, r.Client, frameOptions{clock: r.Clock, backoff: newTransientBackoff(r.BackoffBase, r.BackoffMax),
-		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog})
+		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog, shard: r.Shard})
 
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &importsv1alpha1.LocalyticsAccount{}, accountSecretIndex,
 		func(o client.Object) []string {

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,12 +12,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
 
@@ -38,8 +42,10 @@ const cacheSyncTimeout = 500 * time.Millisecond
 // stripped of its managedFields.
 //
 // watchNamespaces limits the caches, and so the watches, to those
-// namespaces; none means all namespaces.
-func ManagerCacheOptions(watchNamespaces []string) (client.Options, cache.Options) {
+// namespaces; none means all namespaces. A shard selector (--watch-label-selector)
+// limits the ProfileImports and AudienceLists to those it matches; every
+// shard caches every LocalyticsAccount, whose ledger the shards share.
+func ManagerCacheOptions(watchNamespaces []string, shard labels.Selector) (client.Options, cache.Options) {
 	clientOpts := client.Options{Cache: &client.CacheOptions{
 		DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
 	}}
@@ -51,6 +57,10 @@ func ManagerCacheOptions(watchNamespaces []string) (client.Options, cache.Option
 			&corev1.Secret{}:    {Transform: stripMetadata},
 			&corev1.ConfigMap{}: {Transform: stripMetadata},
 		},
+	}
+	if shard != nil && !shard.Empty() {
+		cacheOpts.ByObject[&importsv1alpha1.ProfileImport{}] = cache.ByObject{Label: shard}
+		cacheOpts.ByObject[&importsv1alpha1.AudienceList{}] = cache.ByObject{Label: shard}
 	}
 	if len(watchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(watchNamespaces))
@@ -97,6 +107,43 @@ func ParseWatchNamespaces(flag string) ([]string, error) {
 		namespaces = append(namespaces, ns)
 	}
 	return namespaces, nil
+}
+
+// ShardLabel is the label by which platform teams split the objects between
+// operator processes (shards), as Flux's controllers do with
+// sharding.fluxcd.io/key: a shard runs with
+// --watch-label-selector=sharding.imports.localytics.dev/key=shard1, the
+// default shard with --watch-label-selector='!sharding.imports.localytics.dev/key'.
+const ShardLabel = "sharding.imports.localytics.dev/key"
+
+// ParseWatchLabelSelector parses the --watch-label-selector flag; empty
+// selects everything (nil).
+func ParseWatchLabelSelector(flag string) (labels.Selector, error) {
+	if strings.TrimSpace(flag) == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(flag)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a label selector: %w", flag, err)
+	}
+	return sel, nil
+}
+
+// LeaderElectionID is the lease the replicas of one shard compete for: base
+// for the operator without a selector, base with a hash of the selector for
+// a shard, so that each shard has a leader of its own.
+func LeaderElectionID(base string, shard labels.Selector) string {
+	if shard == nil || shard.Empty() {
+		return base
+	}
+	sum := sha256.Sum256([]byte(shard.String()))
+	return base + "-" + hex.EncodeToString(sum[:])[:10]
+}
+
+// inShard reports whether a shard with this selector reconciles obj: every
+// object when there is no selector.
+func inShard(shard labels.Selector, obj client.Object) bool {
+	return shard == nil || shard.Matches(labels.Set(obj.GetLabels()))
 }
 
 // CacheSynced is a readiness check that fails while the cache has not

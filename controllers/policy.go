@@ -84,6 +84,18 @@ const (
 // least this (config/manager).
 const ShutdownGrace = uploadTimeout + recordTimeout
 
+// DefaultUploadTimeout is the bound of one upload when the manager's
+// --upload-timeout is not set.
+const DefaultUploadTimeout = uploadTimeout
+
+// DefaultUnknownCreateWait is how long a lost create is looked for when the
+// manager's --unknown-create-wait is not set.
+const DefaultUnknownCreateWait = defaultUnknownCreateWait
+
+// ShutdownGraceFor is ShutdownGrace for an upload timeout other than the
+// default.
+func ShutdownGraceFor(upload time.Duration) time.Duration { return upload + recordTimeout }
+
 // pollBounds fills in the default poll bounds of a reconciler: PollMin when
 // unset, and a PollMax no shorter than it.
 func pollBounds(lo, hi time.Duration) (time.Duration, time.Duration) {

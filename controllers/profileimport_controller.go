@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -53,6 +54,9 @@ type ProfileImportReconciler struct {
 	MaxConcurrentReconciles int
 	// Watchdog, if set, watches the reconciles for stuck workers.
 	Watchdog *Watchdog
+	// Shard, if set, is the manager's --watch-label-selector: this
+	// process reconciles only the objects it matches (see ShardLabel).
+	Shard labels.Selector
 	// SourceOptions are the settings for opening sources: whether object
 	// stores may be read with the operator's own credentials, the stores
 	// allowed, and which Secrets may be used (SecretPolicy, also for the
@@ -122,7 +126,7 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		summarize: summarizeImport,
 		patched:   recordJobEnd,
 	}, r.Client, frameOptions{clock: r.Clock, backoff: newTransientBackoff(r.BackoffBase, r.BackoffMax),
-		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog})
+		workers: r.MaxConcurrentReconciles, watchdog: r.Watchdog, shard: r.Shard})
 
 	if err := indexReferences(ctx, mgr.GetFieldIndexer(), &importsv1alpha1.ProfileImport{}, func(o client.Object) (importsv1alpha1.Source, string) {
 		pi := o.(*importsv1alpha1.ProfileImport)

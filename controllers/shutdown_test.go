@@ -64,7 +64,7 @@ var _ = Describe("Stopping the manager", func() {
 		DeferCleanup(server.Close)
 		DeferCleanup(held.open) // before the server closes, if the spec failed early
 
-		clientOptions, cacheOptions := controllers.ManagerCacheOptions(nil)
+		clientOptions, cacheOptions := controllers.ManagerCacheOptions(nil, nil)
 		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 			Scheme:                  scheme,
 			Metrics:                 metricsserver.Options{BindAddress: "0"},

@@ -124,7 +124,7 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(simServer.Close)
 
 	// The client and cache options of main.go, all namespaces watched.
-	clientOptions, cacheOptions := controllers.ManagerCacheOptions(nil)
+	clientOptions, cacheOptions := controllers.ManagerCacheOptions(nil, nil)
 	// The manager runs with the permissions of config/rbac/role.yaml, as in
 	// a cluster, so that a call the role does not allow fails the specs
 	// (rbac_test.go keeps the role from granting more).
