@@ -58,6 +58,7 @@ func main() {
 		leaseDuration        time.Duration
 		renewDeadline        time.Duration
 		retryPeriod          time.Duration
+		leaseNamespace       string
 		uploadTimeout        time.Duration
 		unknownCreateWait    time.Duration
 	)
@@ -96,6 +97,8 @@ func main() {
 	flag.StringVar(&leaderElectionIDFlag, "leader-election-id", "",
 		"The name of the Lease the replicas compete for. Empty: "+leaderElectionID+", with a hash of --watch-label-selector for a shard, "+
 			"so that each shard elects a leader of its own.")
+	flag.StringVar(&leaseNamespace, "leader-election-namespace", "",
+		"The namespace of the Lease. Empty: the pod's own namespace (required out of a cluster).")
 	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
 		"How long a replica waits, after the leader stopped renewing, before it takes the lease (a leader killed without a clean stop).")
 	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
@@ -144,14 +147,15 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOptions,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       leaderElectionIDFlag,
-		LeaseDuration:          &leaseDuration,
-		RenewDeadline:          &renewDeadline,
-		RetryPeriod:            &retryPeriod,
+		Scheme:                  scheme,
+		Metrics:                 metricsOptions,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        leaderElectionIDFlag,
+		LeaderElectionNamespace: leaseNamespace,
+		LeaseDuration:           &leaseDuration,
+		RenewDeadline:           &renewDeadline,
+		RetryPeriod:             &retryPeriod,
 		// Release the lease on a clean stop so that a new replica takes over at once.
 		LeaderElectionReleaseOnCancel: true,
 		// On SIGTERM no new upload starts; the ones already sent run to

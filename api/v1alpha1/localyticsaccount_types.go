@@ -198,7 +198,7 @@ type LocalyticsAccountStatus struct {
 // +kubebuilder:resource:shortName=lya,categories=localytics
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Uploads Left",type=integer,JSONPath=`.status.uploadsLeft`
-// +kubebuilder:printcolumn:name="Next Slot",type=date,JSONPath=`.status.nextUploadSlot`
+// +kubebuilder:printcolumn:name="Next Slot",type=string,JSONPath=`.status.nextUploadSlot`,description="When the next upload slot opens (a time: a date column would show a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.spec.endpoint`,priority=1
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1

@@ -295,7 +295,7 @@ type ProfileImportStatus struct {
 // +kubebuilder:printcolumn:name="Activity",type=string,JSONPath=`.status.activityID`
 // +kubebuilder:printcolumn:name="Rows OK",type=integer,JSONPath=`.status.statistics.successful`
 // +kubebuilder:printcolumn:name="Rows Failed",type=integer,JSONPath=`.status.statistics.failed`
-// +kubebuilder:printcolumn:name="Next Slot",type=date,JSONPath=`.status.nextUploadSlot`
+// +kubebuilder:printcolumn:name="Next Slot",type=string,JSONPath=`.status.nextUploadSlot`,description="When the next upload slot opens (a time: a date column would show a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Format",type=string,JSONPath=`.spec.format`,priority=1

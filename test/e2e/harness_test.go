@@ -1,0 +1,629 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/localytics-operator/localytics-operator/internal/testenv"
+)
+
+// The processes the end-to-end tests drive, each the real binary: the
+// control plane (etcd and kube-apiserver, through envtest), the simulator
+// (cmd/localytics-sim), the object store (versitygw) and the operator
+// (bin/manager's build). The tests touch the cluster only through kubectl.
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binary is the path of one of the repository's commands, built once per
+// run as the Makefile builds them ("." is the manager).
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "localytics-e2e-"); buildErr != nil {
+			return
+		}
+		for out, pkg := range map[string]string{"manager": ".", "localytics-sim": "./cmd/localytics-sim"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, out), pkg)
+			cmd.Dir = testenv.RepoRoot()
+			if output, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, output)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, name)
+}
+
+// needsControlPlane skips the test, as the demo's test does, when the control
+// plane or the object store has not been built, and under -short.
+func needsControlPlane(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts a control plane, the simulator and the operator")
+	}
+	assets, err := testenv.BinaryAssetsDir()
+	if err != nil {
+		t.Skipf("no control plane binaries (run 'make control-plane'): %v", err)
+	}
+	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		if _, err := os.Stat(filepath.Join(assets, name)); err != nil {
+			t.Skipf("no %s in %s (run 'make control-plane'): %v", name, assets, err)
+		}
+	}
+	if _, err := testenv.VersityGW(); err != nil {
+		t.Skipf("no object store binary (run 'make object-store'): %v", err)
+	}
+}
+
+// cluster is a running control plane with the operator's CRDs, and the
+// kubectl that drives it as a cluster admin.
+type cluster struct {
+	t          *testing.T
+	kubeconfig string
+	kubectlBin string
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	needsControlPlane(t)
+	env, err := testenv.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Start(); err != nil {
+		t.Fatalf("starting the control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Logf("stopping the control plane: %v", err)
+		}
+	})
+	admin, err := env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	if err := os.WriteFile(c.kubeconfig, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c.kubectlBin, err = testenv.Kubectl(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// run runs kubectl with stdin and returns its output (stdout and stderr).
+func (c *cluster) run(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// kubectl runs kubectl and fails the test if it fails.
+func (c *cluster) kubectl(args ...string) string {
+	c.t.Helper()
+	out, err := c.run("", args...)
+	if err != nil {
+		c.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// namespace creates a namespace for one story and returns the kubectl of it.
+func (c *cluster) namespace(name string) *namespace {
+	c.t.Helper()
+	c.kubectl("create", "namespace", name)
+	return &namespace{c: c, name: name}
+}
+
+// namespace is kubectl with -n.
+type namespace struct {
+	c    *cluster
+	name string
+}
+
+func (n *namespace) kubectl(args ...string) string {
+	n.c.t.Helper()
+	return n.c.kubectl(append([]string{"-n", n.name}, args...)...)
+}
+
+func (n *namespace) run(stdin string, args ...string) (string, error) {
+	return n.c.run(stdin, append([]string{"-n", n.name}, args...)...)
+}
+
+// apply is `kubectl apply -f -` of manifest.
+func (n *namespace) apply(manifest string) {
+	n.c.t.Helper()
+	if out, err := n.run(manifest, "apply", "-f", "-"); err != nil {
+		n.c.t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
+	}
+}
+
+// get is `kubectl get OBJECT -o jsonpath=PATH`.
+func (n *namespace) get(object, jsonpath string) string {
+	n.c.t.Helper()
+	return n.kubectl("get", object, "-o", "jsonpath="+jsonpath)
+}
+
+// wait is `kubectl wait OBJECT --for=FOR` for as long as a story waits; on timeout it fails the test with
+// the object as kubectl shows it.
+func (n *namespace) wait(object, forCondition string) {
+	n.c.t.Helper()
+	out, err := n.run("", "wait", object, "--for="+forCondition, fmt.Sprintf("--timeout=%s", ready))
+	if err != nil {
+		yaml, _ := n.run("", "get", object, "-o", "yaml")
+		n.c.t.Fatalf("kubectl wait %s --for=%s: %v\n%s\n%s", object, forCondition, err, out, yaml)
+	}
+}
+
+// waitReason waits until OBJECT's Ready condition has the reason.
+func (n *namespace) waitReason(object, reason string) {
+	n.c.t.Helper()
+	n.wait(object, `jsonpath={.status.conditions[?(@.type=="Ready")].reason}=`+reason)
+}
+
+// startStore starts versitygw, stopped when the test ends.
+func startStore(t *testing.T) *testenv.ObjectStore {
+	t.Helper()
+	store, err := testenv.StartObjectStore()
+	if err != nil {
+		t.Fatalf("starting the object store: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Stop() })
+	return store
+}
+
+// putObject writes an object, making its bucket if need be.
+func putObject(t *testing.T, store *testenv.ObjectStore, bucket, key, content string) {
+	t.Helper()
+	if err := store.Put(context.Background(), bucket, key, []byte(content)); err != nil {
+		t.Fatalf("putting s3://%s/%s: %v", bucket, key, err)
+	}
+}
+
+// simulator is a running cmd/localytics-sim.
+type simulator struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// startSimulator starts the simulator on a free loopback port with args.
+func startSimulator(t *testing.T, args ...string) *simulator {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "sim.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t, "localytics-sim"), append([]string{"--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		if t.Failed() {
+			logTail(t, "simulator", logPath, 40)
+		}
+	})
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatalf("the simulator printed no address (log %s)", logPath)
+	}
+	url, ok := strings.CutPrefix(lines.Text(), "localytics-sim listening on ")
+	if !ok {
+		t.Fatalf("the simulator said %q", lines.Text())
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return &simulator{URL: url, cmd: cmd}
+}
+
+// call sends a request to the simulator's own endpoints (/_sim/...) and
+// decodes the JSON answer into v, if given.
+func (s *simulator) call(t *testing.T, method, path string, body any, v any) {
+	t.Helper()
+	var in io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.URL+path, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s\n%s", method, path, resp.Status, data)
+	}
+	if v != nil {
+		if err := json.Unmarshal(data, v); err != nil {
+			t.Fatalf("%s %s: %v\n%s", method, path, err, data)
+		}
+	}
+}
+
+// simUpload is an upload the simulator accepted (/_sim/uploads).
+type simUpload struct {
+	Time     time.Time `json:"time"`
+	Key      string    `json:"key"`
+	Endpoint string    `json:"endpoint"`
+	Scope    struct {
+		OrgID int64  `json:"org_id"`
+		AppID string `json:"app_id"`
+	} `json:"scope"`
+	ActivityID     string `json:"activity_id"`
+	AudienceListID int64  `json:"audience_list_id"`
+	Dropped        bool   `json:"dropped"`
+}
+
+func (s *simulator) uploads(t *testing.T) []simUpload {
+	t.Helper()
+	var out []simUpload
+	s.call(t, http.MethodGet, "/_sim/uploads", nil, &out)
+	return out
+}
+
+// simList is an audience list the simulator holds (/_sim/audiences).
+type simList struct {
+	ID      int64    `json:"id"`
+	Name    string   `json:"name"`
+	Version int      `json:"version"`
+	Members []string `json:"members"`
+}
+
+func (s *simulator) lists(t *testing.T, app string) []simList {
+	t.Helper()
+	var out []simList
+	s.call(t, http.MethodGet, "/_sim/audiences?app_id="+app, nil, &out)
+	return out
+}
+
+// profiles are the profiles of one scope (/_sim/profiles).
+func (s *simulator) profiles(t *testing.T, scope string) map[string]map[string]any {
+	t.Helper()
+	var out map[string]map[string]any
+	s.call(t, http.MethodGet, "/_sim/profiles?"+scope, nil, &out)
+	return out
+}
+
+// simCall is a call to a vendor endpoint the simulator recorded (/_sim/calls).
+type simCall struct {
+	Endpoint string `json:"endpoint"`
+	AppID    string `json:"app_id"`
+	Status   int    `json:"status"`
+}
+
+func (s *simulator) calls(t *testing.T) []simCall {
+	t.Helper()
+	var out []simCall
+	s.call(t, http.MethodGet, "/_sim/calls", nil, &out)
+	return out
+}
+
+// throttled counts the 429s the simulator sent.
+func (s *simulator) throttled(t *testing.T) int {
+	t.Helper()
+	var out []json.RawMessage
+	s.call(t, http.MethodGet, "/_sim/throttled", nil, &out)
+	return len(out)
+}
+
+// faults arms the simulator's faults (PUT /_sim/faults), e.g.
+// {"drop_after_accept": 1}.
+func (s *simulator) faults(t *testing.T, faults map[string]any) {
+	t.Helper()
+	s.call(t, http.MethodPut, "/_sim/faults", faults, nil)
+}
+
+// manager is the operator's binary, run against a cluster as one process at
+// a time: started, killed and started again with the same flags.
+type manager struct {
+	t       *testing.T
+	name    string
+	args    []string
+	logPath string
+	log     *os.File
+	cmd     *exec.Cmd
+	done    chan struct{}
+	starts  int
+}
+
+// startManager starts the operator with args besides the kubeconfig, the
+// disabled metrics and probes ports and JSON logs.
+func startManager(t *testing.T, c *cluster, name string, args ...string) *manager {
+	t.Helper()
+	m := &manager{
+		t: t, name: name,
+		args: append([]string{
+			"--kubeconfig", c.kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+		}, args...),
+		logPath: filepath.Join(t.TempDir(), name+".log"),
+	}
+	var err error
+	if m.log, err = os.Create(m.logPath); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.signal(syscall.SIGKILL)
+		_ = m.log.Close()
+		if t.Failed() {
+			logTail(t, name, m.logPath, 60)
+		}
+	})
+	m.start()
+	return m
+}
+
+// start starts the process (again).
+func (m *manager) start() {
+	m.t.Helper()
+	m.starts++
+	_, _ = fmt.Fprintf(m.log, "=== start %d of %s\n", m.starts, m.name)
+	m.cmd = exec.Command(binary(m.t, "manager"), m.args...)
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(done) }(m.cmd)
+	m.done = done
+}
+
+// waitForLog waits until the log of the current process holds text.
+func (m *manager) waitForLog(text string, timeout time.Duration) {
+	m.t.Helper()
+	marker := fmt.Sprintf("=== start %d of %s\n", m.starts, m.name)
+	waitFor(m.t, timeout, fmt.Sprintf("%q in the log of %s", text, m.name), func() bool {
+		data, _ := os.ReadFile(m.logPath)
+		_, current, _ := strings.Cut(string(data), marker)
+		return strings.Contains(current, text)
+	})
+}
+
+// kill ends the process with SIGKILL, as a node's loss or the OOM killer
+// does: nothing of it runs on.
+func (m *manager) kill() { m.signal(syscall.SIGKILL) }
+
+func (m *manager) signal(sig syscall.Signal) {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(sig)
+	select {
+	case <-m.done:
+	case <-time.After(time.Minute):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	_, _ = fmt.Fprintf(m.log, "=== %s: %s\n", m.name, sig)
+}
+
+// peakRSS is the process's peak resident set size (VmHWM), 0 if unknown.
+func (m *manager) peakRSS() int64 {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// running reports whether the process has not exited.
+func (m *manager) running() bool {
+	select {
+	case <-m.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// logTail prints the last lines of a process's log.
+func logTail(t *testing.T, name, path string, lines int) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("%s's log: %v", name, err)
+		return
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	t.Logf("--- last lines of %s's log (%s) ---\n%s", name, path, strings.Join(all, "\n"))
+}
+
+// accountSpec is what the stories vary of a LocalyticsAccount named acme.
+type accountSpec struct {
+	sim              *simulator
+	key, secret      string
+	profileUploads   int    // per window; 0 means 100
+	uploadWindow     string // 0 means 1h
+	listsPerApp      int    // 0 means the default
+	secretName       string // 0 means localytics-credentials
+	secretDataSecret string // the api-secret the Secret holds; empty means secret
+}
+
+// manifest is the account and its Secret.
+func (a accountSpec) manifest() string {
+	if a.profileUploads == 0 {
+		a.profileUploads = 100
+	}
+	if a.uploadWindow == "" {
+		a.uploadWindow = "1h"
+	}
+	if a.secretName == "" {
+		a.secretName = "localytics-credentials"
+	}
+	if a.secretDataSecret == "" {
+		a.secretDataSecret = a.secret
+	}
+	lists := ""
+	if a.listsPerApp > 0 {
+		lists = fmt.Sprintf("    audienceListsPerApp: %d\n", a.listsPerApp)
+	}
+	return secretManifest(a.secretName, a.key, a.secretDataSecret) + fmt.Sprintf(`---
+apiVersion: imports.localytics.dev/v1alpha1
+kind: LocalyticsAccount
+metadata:
+  name: acme
+spec:
+  secretRef: {name: %s}
+  endpoint: %s
+  limits:
+    profileUploads: {count: %d, window: %s}
+    profileStatus: {count: 600, window: 1m}
+    audienceCalls: {count: 600, window: 1m}
+%s`, a.secretName, a.sim.URL, a.profileUploads, a.uploadWindow, lists)
+}
+
+// secretManifest is a Secret of Localytics credentials.
+func secretManifest(name, key, secret string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: %s
+stringData:
+  api-key: %s
+  api-secret: %s
+`, name, key, secret)
+}
+
+// configMap is a ConfigMap holding one file under key.
+func configMap(name, key string, lines ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  %s: |\n", name, key)
+	for _, l := range lines {
+		fmt.Fprintf(&b, "    %s\n", l)
+	}
+	return b.String()
+}
+
+// profileImport is a ProfileImport of app from the ConfigMap cm (key
+// profiles.jsonl), with more spec lines in extra.
+func profileImport(name, app, cm, extra string) string {
+	return fmt.Sprintf(`apiVersion: imports.localytics.dev/v1alpha1
+kind: ProfileImport
+metadata:
+  name: %s
+spec:
+  accountRef: {name: acme}
+  appID: %s
+  format: json
+  source:
+    configMapRef: {name: %s, key: profiles.jsonl}
+%s`, name, app, cm, extra)
+}
+
+// audienceList is an AudienceList of app from the ConfigMap cm (key
+// customers.jsonl), with more spec lines in extra.
+func audienceList(name, app, audience, cm, extra string) string {
+	return fmt.Sprintf(`apiVersion: imports.localytics.dev/v1alpha1
+kind: AudienceList
+metadata:
+  name: %s
+spec:
+  accountRef: {name: acme}
+  appID: %s
+  audienceName: %s
+  source:
+    configMapRef: {name: %s, key: customers.jsonl}
+%s`, name, app, audience, cm, extra)
+}
+
+// customers are the JSON lines of an audience list's source.
+func customers(ids ...string) []string {
+	lines := make([]string, len(ids))
+	for i, id := range ids {
+		lines[i] = fmt.Sprintf(`{"customer_id":%q}`, id)
+	}
+	return lines
+}
+
+// assign is the JSON line that assigns attr=value to customer.
+func assign(customer, attr string, value any) string {
+	v, _ := json.Marshal(value)
+	return fmt.Sprintf(`{"customer_id":%q,"changes":[{"op":"assign","attr":%q,"value":%s}]}`, customer, attr, v)
+}
+
+// increment is the JSON line that adds by to customer's attr.
+func increment(customer, attr string, by int) string {
+	return fmt.Sprintf(`{"customer_id":%q,"changes":[{"op":"increment","attr":%q,"value":%d}]}`, customer, attr, by)
+}
+
+// managerFlags are the flags every e2e manager runs with: the simulator and
+// the store allowed, short deadlines for small files, a short drift interval.
+func managerFlags(sim *simulator, storeEndpoint string) []string {
+	flags := []string{
+		"--allowed-endpoints", sim.URL,
+		"--drift-interval", "3s",
+		"--upload-timeout", "20s",
+		"--unknown-create-wait", "15s",
+		"--zap-log-level", "info",
+	}
+	if storeEndpoint != "" {
+		flags = append(flags, "--allowed-object-store-endpoints", storeEndpoint)
+	}
+	return flags
+}
