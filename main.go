@@ -22,6 +22,7 @@ import (
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
 	"github.com/localytics-operator/localytics-operator/internal/endpoints"
+	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/secrets"
 	"github.com/localytics-operator/localytics-operator/internal/source"
 )
@@ -173,7 +174,7 @@ func main() {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
-	clients := controllers.NewLocalyticsClients()
+	clients := controllers.NewLocalyticsClients(localytics.WithUserAgent(controllers.ProcessUserAgent()))
 	// One watchdog for every controller: the liveness probe fails while a
 	// worker is stuck beyond every deadline of a reconcile.
 	watchdog := controllers.NewWatchdog()

@@ -3,7 +3,9 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -112,6 +114,18 @@ type verifiedClient struct {
 	generation    int64
 	secretVersion string
 	api           *localytics.Client
+}
+
+// ProcessUserAgent is the User-Agent of this process's calls to Localytics:
+// the operator, the host (in a cluster, the pod) and the process, so that
+// the calls of two replicas or shards can be told apart, by the vendor's
+// support or by the end-to-end tests.
+func ProcessUserAgent() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("localytics-operator (%s; pid %d)", host, os.Getpid())
 }
 
 // NewLocalyticsClients returns a factory whose clients take the given

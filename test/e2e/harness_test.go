@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
 )
@@ -34,6 +36,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// envtest logs through controller-runtime; the processes keep their own logs.
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
@@ -340,9 +344,11 @@ func (s *simulator) profiles(t *testing.T, scope string) map[string]map[string]a
 
 // simCall is a call to a vendor endpoint the simulator recorded (/_sim/calls).
 type simCall struct {
-	Endpoint string `json:"endpoint"`
-	AppID    string `json:"app_id"`
-	Status   int    `json:"status"`
+	Time      time.Time `json:"time"`
+	UserAgent string    `json:"user_agent"`
+	Endpoint  string    `json:"endpoint"`
+	AppID     string    `json:"app_id"`
+	Status    int       `json:"status"`
 }
 
 func (s *simulator) calls(t *testing.T) []simCall {
@@ -421,13 +427,19 @@ func (m *manager) start() {
 	m.done = done
 }
 
+// logSince is the log of the current process.
+func (m *manager) logSince() (string, error) {
+	data, err := os.ReadFile(m.logPath)
+	_, current, _ := strings.Cut(string(data), fmt.Sprintf("=== start %d of %s\n", m.starts, m.name))
+	return current, err
+}
+
 // waitForLog waits until the log of the current process holds text.
-func (m *manager) waitForLog(text string, timeout time.Duration) {
+func (m *manager) waitForLog(text string) {
+	timeout := time.Minute
 	m.t.Helper()
-	marker := fmt.Sprintf("=== start %d of %s\n", m.starts, m.name)
 	waitFor(m.t, timeout, fmt.Sprintf("%q in the log of %s", text, m.name), func() bool {
-		data, _ := os.ReadFile(m.logPath)
-		_, current, _ := strings.Cut(string(data), marker)
+		current, _ := m.logSince()
 		return strings.Contains(current, text)
 	})
 }

@@ -305,6 +305,9 @@ type CallRecord struct {
 	Status int `json:"status"`
 	// Dropped is true when the connection was closed without a reply.
 	Dropped bool `json:"dropped,omitempty"`
+	// UserAgent is the request's User-Agent header: it tells which client
+	// (which operator process) made the call.
+	UserAgent string `json:"user_agent,omitempty"`
 }
 
 // ThrottleRecord is one 429 the simulator sent.

@@ -99,6 +99,7 @@ func TestCallsRecordEveryVendorCall(t *testing.T) {
 	}
 	g.Expect(h.get("/_sim/calls?endpoint=A6&key=key-2", creds{}).json(t)).To(Equal([]any{map[string]any{
 		"time": "2026-03-01T12:01:00Z", "key": "key-2", "endpoint": "A6", "app_id": "app-1", "status": 403.0,
+		"user_agent": "Go-http-client/1.1", // who called: the test's own client
 	}}))
 
 	h.sim.Reset()

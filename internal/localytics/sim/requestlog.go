@@ -140,6 +140,7 @@ func (s *Server) logged(w http.ResponseWriter, r *http.Request, next http.Handle
 		if ri.endpoint != "" {
 			s.recordCall(CallRecord{
 				Time: arrival, Key: ri.key, Endpoint: ri.endpoint, AppID: ri.app, Status: rec.status, Dropped: dropped,
+				UserAgent: r.UserAgent(),
 			})
 		}
 		if p != nil {

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// workload is a set of ProfileImports and AudienceLists in one namespace, as
+// the crash and failover tests apply them, and what must hold once the
+// operator settled them: nothing lost, nothing done twice.
+type workload struct {
+	ns  *namespace
+	sim *simulator
+	// imports is how many ProfileImports, import-0 ... import-N, each of
+	// an app of its own (so that the simulator's record tells its uploads).
+	imports int
+	// increments tells the imports whose file has increment changes.
+	increments func(i int) bool
+	lists      []workloadList
+}
+
+// workloadList is an AudienceList as last applied.
+type workloadList struct {
+	name, audience string
+	members        []string
+}
+
+func newWorkload(ns *namespace, sim *simulator, imports, lists int, increments func(int) bool) *workload {
+	w := &workload{ns: ns, sim: sim, imports: imports, increments: increments}
+	for i := range lists {
+		w.lists = append(w.lists, workloadList{name: fmt.Sprintf("list-%d", i), audience: fmt.Sprintf("List %d", i),
+			members: []string{fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)}})
+	}
+	return w
+}
+
+func importName(i int) string { return fmt.Sprintf("import-%d", i) }
+
+// applyImports applies the imports from..to-1 and their ConfigMaps.
+func (w *workload) applyImports(from, to int) {
+	for i := from; i < to; i++ {
+		ns := w.ns
+		ns.apply(configMap(importName(i), "profiles.jsonl", w.lines(i)...))
+		ns.apply(profileImport(importName(i), importName(i), importName(i), ""))
+	}
+}
+
+// applyList applies list i as it now is.
+func (w *workload) applyList(i int) {
+	l := w.lists[i]
+	w.ns.apply(configMap(l.name, "customers.jsonl", customers(l.members...)...))
+	w.ns.apply(audienceList(l.name, l.name, fmt.Sprintf("%q", l.audience), l.name, ""))
+}
+
+func (w *workload) lines(i int) []string {
+	if w.increments(i) {
+		return []string{increment("c1", "orders", i+1), increment("c2", "orders", 1)}
+	}
+	return []string{assign("c1", "tier", fmt.Sprintf("tier-%d", i)), assign("c2", "tier", "silver")}
+}
+
+// profiles is what import i leaves in its app when uploaded once.
+func (w *workload) profiles(i int) map[string]map[string]any {
+	if w.increments(i) {
+		return map[string]map[string]any{"c1": {"orders": float64(i + 1)}, "c2": {"orders": 1.0}}
+	}
+	return map[string]map[string]any{"c1": {"tier": fmt.Sprintf("tier-%d", i)}, "c2": {"tier": "silver"}}
+}
+
+// waitSettled waits until every import is Completed or stalled, and every
+// list Ready with its spec's last name and content.
+func (w *workload) waitSettled(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "every import and list to settle", func() bool {
+		out := w.ns.kubectl("get", "pi", "-o", `jsonpath={range .items[*]}{.status.phase} {.status.conditions[?(@.type=="Stalled")].status}{"\n"}{end}`)
+		settled := 0
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && (f[0] == "Completed" || f[len(f)-1] == "True") {
+				settled++
+			}
+		}
+		if settled != w.imports {
+			return false
+		}
+		for _, l := range w.lists {
+			got := w.ns.get("al/"+l.name, `{.status.conditions[?(@.type=="Ready")].status}|{.status.remoteName}|{.status.recordCount}|{.status.sourceDigest}|{.status.contentDigest}`)
+			f := strings.Split(got, "|")
+			if len(f) != 5 || f[0] != "True" || f[1] != l.audience || f[2] != fmt.Sprint(len(l.members)) || f[3] != f[4] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// check checks the settled workload against the simulator's record: every
+// import Completed with an upload the simulator accepted for it, or Stalled
+// only as an increment file whose upload's outcome is unknown; no increment
+// file uploaded twice; one list per AudienceList with its spec's name and
+// ids; no 429.
+func (w *workload) check(t *testing.T) {
+	t.Helper()
+	ns, sim := w.ns, w.sim
+	// What the kills cut: calls the simulator received and never answered.
+	cut := map[string]int{}
+	for _, call := range sim.calls(t) {
+		if call.Status == 0 {
+			cut[call.Endpoint]++
+		}
+	}
+	uploads := sim.uploads(t)
+	t.Logf("calls cut, by endpoint: %v; uploads accepted: %d for %d imports and %d lists", cut, len(uploads), w.imports, len(w.lists))
+	for i := range w.imports {
+		name := importName(i)
+		var sent []string
+		for _, u := range uploads {
+			if u.Endpoint == "P1" && u.Scope.AppID == name {
+				sent = append(sent, u.ActivityID)
+			}
+		}
+		phase := ns.get("pi/"+name, "{.status.phase}")
+		reason := ns.get("pi/"+name, `{.status.conditions[?(@.type=="Ready")].reason}`)
+		if w.increments(i) && len(sent) > 1 {
+			t.Errorf("%s has increment changes and reached Localytics %d times: %v", name, len(sent), sent)
+		}
+		switch {
+		case phase == "Completed":
+			if activity := ns.get("pi/"+name, "{.status.activityID}"); !slices.Contains(sent, activity) {
+				t.Errorf("%s is Completed with activity %q, not an upload the simulator accepted for it (%v)", name, activity, sent)
+			}
+			if w.increments(i) || len(sent) == 1 {
+				expectProfiles(t, sim, "app_id="+name, w.profiles(i))
+			}
+		case w.increments(i) && reason == "UploadOutcomeUnknown":
+			t.Logf("%s: Stalled, the outcome of its upload unknown (%d uploads reached Localytics)", name, len(sent))
+		default:
+			t.Errorf("%s ended %s (%s): %s", name, phase, reason, ns.get("pi/"+name, `{.status.conditions[?(@.type=="Ready")].message}`))
+		}
+	}
+	for _, l := range w.lists {
+		id := expectList(t, sim, l.name, l.audience, slices.Sorted(slices.Values(l.members))...)
+		if got := ns.get("al/"+l.name, "{.status.audienceListID}"); got != fmt.Sprint(id) {
+			t.Errorf("%s shows list %q, the simulator holds %d", l.name, got, id)
+		}
+	}
+	if n := sim.throttled(t); n != 0 {
+		t.Errorf("the simulator sent %d 429s: the budget was not kept", n)
+	}
+}
+
+// deleteLists deletes every AudienceList and checks that none is left, held
+// by its finalizer, and no list in Localytics.
+func (w *workload) deleteLists(t *testing.T) {
+	t.Helper()
+	w.ns.kubectl("delete", "al", "--all", "--wait", "--timeout=2m")
+	if left := w.ns.kubectl("get", "al", "-o", "name"); strings.TrimSpace(left) != "" {
+		t.Errorf("AudienceLists left after the delete: %s", left)
+	}
+	for _, l := range w.lists {
+		if remote := w.sim.lists(t, l.name); len(remote) != 0 {
+			t.Errorf("app %s still holds %+v", l.name, remote)
+		}
+	}
+}
