@@ -124,6 +124,13 @@ func main() {
 		setupLog.Error(err, "invalid --watch-namespaces")
 		os.Exit(1)
 	}
+	if err := (controllers.Timings{
+		UploadTimeout: uploadTimeout, UnknownCreateWait: unknownCreateWait,
+		LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, LeaderElectionRetryPeriod: retryPeriod,
+	}).Check(); err != nil {
+		setupLog.Error(err, "invalid flags")
+		os.Exit(1)
+	}
 	shard, err := controllers.ParseWatchLabelSelector(watchLabelSelector)
 	if err != nil {
 		setupLog.Error(err, "invalid --watch-label-selector")
@@ -177,7 +184,7 @@ func main() {
 	clients := controllers.NewLocalyticsClients(localytics.WithUserAgent(controllers.ProcessUserAgent()))
 	// One watchdog for every controller: the liveness probe fails while a
 	// worker is stuck beyond every deadline of a reconcile.
-	watchdog := controllers.NewWatchdog()
+	watchdog := controllers.NewWatchdog(uploadTimeout)
 	if clients.AllowedEndpoints, err = endpoints.Parse(allowedEndpoints); err != nil {
 		setupLog.Error(err, "invalid --allowed-endpoints")
 		os.Exit(1)

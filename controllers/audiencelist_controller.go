@@ -119,9 +119,7 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.SourceRecheck <= 0 {
 		r.SourceRecheck = defaultSourceRecheck
 	}
-	if r.UploadTimeout <= 0 {
-		r.UploadTimeout = uploadTimeout
-	}
+	r.UploadTimeout = orUploadTimeout(r.UploadTimeout)
 	r.MaxFileBytes = fileCap(r.MaxFileBytes)
 	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.lists = r.Clients.lists

@@ -90,6 +90,9 @@ type kind[T client.Object, S any] struct {
 	// gone, optional, forgets what is kept in memory about an object that
 	// no longer exists.
 	gone func(ctrl.Request)
+	// outside, optional, forgets what this process kept of an object that
+	// now belongs to another shard.
+	outside func(ctrl.Request)
 	// patched, optional, sees every status write that succeeded.
 	patched func(before, after T)
 }
@@ -249,7 +252,11 @@ func (f *frame[T, S]) Reconcile(ctx context.Context, req ctrl.Request) (result c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !inShard(f.shard, obj) {
-		return ctrl.Result{}, nil // another shard's: it reconciles it
+		// Another shard's: it reconciles it.
+		if f.kind.outside != nil {
+			f.kind.outside(req)
+		}
+		return ctrl.Result{}, nil
 	}
 	os := &objectScope[T]{obj: obj, base: obj.DeepCopyObject().(T), now: f.clock.Now(), log: log, c: f.client}
 

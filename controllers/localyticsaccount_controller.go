@@ -95,6 +95,12 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 			return summary{ready: true, reason: ReasonCredentialsVerified, message: fmt.Sprintf(
 				"The credentials in Secret %q were accepted by %s", s.obj.Spec.SecretRef.Name, s.obj.Spec.Endpoint)}
 		},
+		// Its owning shard verifies it from now on: a client verified
+		// here would miss the next rotation of its Secret.
+		outside: func(req ctrl.Request) {
+			r.verified.forget(req.NamespacedName)
+			r.Clients.forget(req.NamespacedName)
+		},
 		gone: func(req ctrl.Request) {
 			r.verified.forget(req.NamespacedName)
 			r.Clients.forget(req.NamespacedName)

@@ -146,6 +146,41 @@ func inShard(shard labels.Selector, obj client.Object) bool {
 	return shard == nil || shard.Matches(labels.Set(obj.GetLabels()))
 }
 
+// Timings are the manager's durations a person sets with flags.
+type Timings struct {
+	UploadTimeout, UnknownCreateWait                        time.Duration
+	LeaseDuration, RenewDeadline, LeaderElectionRetryPeriod time.Duration
+}
+
+// Check refuses timings that cannot work, before anything starts: a zero or
+// negative duration, and leader election whose leader would lose the lease
+// before it gave up renewing it.
+func (t Timings) Check() error {
+	for _, d := range []struct {
+		flag string
+		d    time.Duration
+	}{
+		{"--upload-timeout", t.UploadTimeout},
+		{"--unknown-create-wait", t.UnknownCreateWait},
+		{"--leader-election-lease-duration", t.LeaseDuration},
+		{"--leader-election-renew-deadline", t.RenewDeadline},
+		{"--leader-election-retry-period", t.LeaderElectionRetryPeriod},
+	} {
+		if d.d <= 0 {
+			return fmt.Errorf("%s must be positive, not %s", d.flag, d.d)
+		}
+	}
+	if t.RenewDeadline >= t.LeaseDuration {
+		return fmt.Errorf("--leader-election-renew-deadline (%s) must be shorter than --leader-election-lease-duration (%s)",
+			t.RenewDeadline, t.LeaseDuration)
+	}
+	if t.LeaderElectionRetryPeriod >= t.RenewDeadline {
+		return fmt.Errorf("--leader-election-retry-period (%s) must be shorter than --leader-election-renew-deadline (%s)",
+			t.LeaderElectionRetryPeriod, t.RenewDeadline)
+	}
+	return nil
+}
+
 // CacheSynced is a readiness check that fails while the cache has not
 // started or its informers have not synced, waiting for them at most half a
 // second.

@@ -94,7 +94,18 @@ const DefaultUnknownCreateWait = defaultUnknownCreateWait
 
 // ShutdownGraceFor is ShutdownGrace for an upload timeout other than the
 // default.
-func ShutdownGraceFor(upload time.Duration) time.Duration { return upload + recordTimeout }
+func ShutdownGraceFor(upload time.Duration) time.Duration {
+	return orUploadTimeout(upload) + recordTimeout
+}
+
+// orUploadTimeout is the upload timeout of a reconciler: the default when
+// unset.
+func orUploadTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return uploadTimeout
+	}
+	return d
+}
 
 // pollBounds fills in the default poll bounds of a reconciler: PollMin when
 // unset, and a PollMax no shorter than it.

@@ -28,11 +28,6 @@ const (
 	// stuckAfter.
 	reconcileTimeout = sourceReadTimeout + 5*time.Minute
 
-	// stuckAfter is how long a reconcile may run before the worker running
-	// it counts as stuck: its deadline, then an upload sent just before it
-	// and the record of its answer.
-	stuckAfter = reconcileTimeout + ShutdownGrace + time.Minute
-
 	// shareRequeue is a safety net for an object turned away because its
 	// namespace holds its share of the workers: it is woken as soon as the
 	// namespace gives one back.
@@ -126,13 +121,21 @@ type Watchdog struct {
 	clock   clock.PassiveClock
 	next    uint64
 	running map[uint64]time.Time
-	// limit is stuckAfter; tests shorten it.
+	// limit is stuckAfter(the upload timeout); tests shorten it.
 	limit time.Duration
 }
 
-// NewWatchdog returns a Watchdog on the real clock.
-func NewWatchdog() *Watchdog {
-	return &Watchdog{clock: clock.RealClock{}, running: map[uint64]time.Time{}, limit: stuckAfter}
+// NewWatchdog returns a Watchdog on the real clock for uploads bounded by
+// uploadTimeout (the manager's --upload-timeout).
+func NewWatchdog(uploadTimeout time.Duration) *Watchdog {
+	return &Watchdog{clock: clock.RealClock{}, running: map[uint64]time.Time{}, limit: stuckAfter(uploadTimeout)}
+}
+
+// stuckAfter is how long a reconcile may run before the worker running it
+// counts as stuck: its deadline, then an upload sent just before it and the
+// record of its answer.
+func stuckAfter(uploadTimeout time.Duration) time.Duration {
+	return reconcileTimeout + ShutdownGraceFor(uploadTimeout) + time.Minute
 }
 
 // begin records a reconcile that starts; the function it returns records

@@ -29,19 +29,7 @@ import (
 // script builds the binaries into a temporary directory and keeps its logs in
 // another, so the test leaves bin/ alone.
 func TestDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the demo starts a control plane, the simulator and the operator (about 30s)")
-	}
-	assets, err := testenv.BinaryAssetsDir()
-	if err != nil {
-		t.Skipf("no control plane binaries (run 'make control-plane'): %v", err)
-	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(assets, name)); err != nil {
-			t.Skipf("no %s in KUBEBUILDER_ASSETS=%s (run 'make control-plane'): %v", name, assets, err)
-		}
-	}
-
+	assets := needsControlPlane(t, true)
 	store, err := testenv.VersityGW()
 	if err != nil {
 		t.Skipf("no object store binary (run 'make object-store'): %v", err)

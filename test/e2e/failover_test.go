@@ -21,9 +21,9 @@ func byProcess(m *manager) string { return fmt.Sprintf("; pid %d)", m.cmd.Proces
 func TestFailover(t *testing.T) {
 	c := startCluster(t)
 	sim := slowSimulator(t, crashKey, crashSecret)
-	flags := append(managerFlags(sim, ""), leaseFlags...)
+	flags := slices.Concat(managerFlags(sim.URL, ""), leaseFlags)
 	a := startManager(t, c, "replica-a", flags...)
-	a.waitForLog("Successfully acquired lease")
+	a.waitLeading()
 	b := startManager(t, c, "replica-b", flags...)
 	b.waitForLog("Attempting to acquire leader lease")
 
@@ -50,7 +50,12 @@ func TestFailover(t *testing.T) {
 	By(t, "killing the leader")
 	killed := time.Now()
 	a.kill()
-	b.waitForLog("Successfully acquired lease")
+	// Jobs are polled 5s after their upload at the soonest: the work is in
+	// flight, not done.
+	if done := w.completed(); done == w.imports {
+		t.Fatalf("all %d imports were Completed before the leader was killed: nothing left to take over", done)
+	}
+	b.waitLeading()
 	// Bounded by the protocol, not by speed: the lease runs out leaseDuration
 	// after the last renewal, and the replica tries every retry period.
 	if took := time.Since(killed); took > leaseDuration+10*time.Second {
@@ -79,14 +84,12 @@ func TestShards(t *testing.T) {
 		imports = 10
 	)
 	c := startCluster(t)
-	sim := startSimulator(t, "--account", crashKey+":"+crashSecret+":org=60,app=*",
-		"--pending", "200ms", "--running", "300ms",
-		"--profile-uploads", fmt.Sprint(budget), "--profile-upload-window", window.String())
-	flags := append(managerFlags(sim, ""), leaseFlags...)
-	shard1 := startManager(t, c, "shard1", append(flags, "--watch-label-selector", shardLabel+"=shard1")...)
-	byDefault := startManager(t, c, "default-shard", append(flags, "--watch-label-selector", "!"+shardLabel)...)
-	shard1.waitForLog("Successfully acquired lease")
-	byDefault.waitForLog("Successfully acquired lease")
+	sim := startSimulator(t, crashKey, crashSecret, "--profile-uploads", fmt.Sprint(budget), "--profile-upload-window", window.String())
+	flags := slices.Concat(managerFlags(sim.URL, ""), leaseFlags)
+	shard1 := startManager(t, c, "shard1", slices.Concat(flags, []string{"--watch-label-selector", shardLabel + "=shard1"})...)
+	byDefault := startManager(t, c, "default-shard", slices.Concat(flags, []string{"--watch-label-selector", "!" + shardLabel})...)
+	shard1.waitLeading()
+	byDefault.waitLeading()
 	if leases := strings.Fields(c.kubectl("get", "lease", "-n", "default", "-o", "jsonpath={.items[*].metadata.name}")); len(leases) != 2 {
 		t.Fatalf("the shards hold leases %v, want one each", leases)
 	}

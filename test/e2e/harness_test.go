@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,12 +69,13 @@ func binary(t *testing.T, name string) string {
 	return filepath.Join(buildDir, name)
 }
 
-// needsControlPlane skips the test, as the demo's test does, when the control
-// plane or the object store has not been built, and under -short.
-func needsControlPlane(t *testing.T) {
+// needsControlPlane skips the test, under -short or when the control plane
+// (and, with store, the object store) has not been built, and returns where
+// the control plane's binaries are.
+func needsControlPlane(t *testing.T, store bool) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("-short: starts a control plane, the simulator and the operator")
+		t.Skip("-short: starts a control plane, and for most tests the simulator and the operator")
 	}
 	assets, err := testenv.BinaryAssetsDir()
 	if err != nil {
@@ -81,35 +83,51 @@ func needsControlPlane(t *testing.T) {
 	}
 	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(assets, name)); err != nil {
-			t.Skipf("no %s in %s (run 'make control-plane'): %v", name, assets, err)
+			t.Skipf("no %s in KUBEBUILDER_ASSETS=%s (run 'make control-plane'): %v", name, assets, err)
 		}
 	}
-	if _, err := testenv.VersityGW(); err != nil {
-		t.Skipf("no object store binary (run 'make object-store'): %v", err)
+	if store {
+		if _, err := testenv.VersityGW(); err != nil {
+			t.Skipf("no object store binary (run 'make object-store'): %v", err)
+		}
 	}
+	return assets
 }
 
-// cluster is a running control plane with the operator's CRDs, and the
-// kubectl that drives it as a cluster admin.
+// cluster is a running control plane, and the kubectl that drives it as a
+// cluster admin.
 type cluster struct {
 	t          *testing.T
 	kubeconfig string
+	cacheDir   string
 	kubectlBin string
 }
 
+// startCluster starts a control plane with the operator's CRDs.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	needsControlPlane(t)
+	needsControlPlane(t, true)
+	return startControlPlane(t, nil)
+}
+
+// startControlPlane starts etcd and kube-apiserver, configured by configure
+// if given, stopped when the test ends, and writes the kubeconfig of a
+// cluster admin.
+func startControlPlane(t *testing.T, configure func(*envtest.Environment)) *cluster {
+	t.Helper()
 	env, err := testenv.New()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(env)
 	}
 	if _, err := env.Start(); err != nil {
 		t.Fatalf("starting the control plane: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := env.Stop(); err != nil {
-			t.Logf("stopping the control plane: %v", err)
+			t.Errorf("stopping the control plane: %v", err)
 		}
 	})
 	admin, err := env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
@@ -120,7 +138,10 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	dir := t.TempDir()
+	// kubectl's own cache too: control planes of earlier tests may have had
+	// the same port.
+	c := &cluster{t: t, kubeconfig: filepath.Join(dir, "kubeconfig"), cacheDir: filepath.Join(dir, "cache")}
 	if err := os.WriteFile(c.kubeconfig, kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +153,8 @@ func startCluster(t *testing.T) *cluster {
 
 // run runs kubectl with stdin and returns its output (stdout and stderr).
 func (c *cluster) run(stdin string, args ...string) (string, error) {
-	cmd := exec.Command(c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	cmd := exec.Command(c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig, "--cache-dir", c.cacheDir}, args...)...)
+	cmd.Env = withoutEnv(os.Environ(), "KUBECONFIG")
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -222,15 +244,35 @@ func putObject(t *testing.T, store *testenv.ObjectStore, bucket, key, content st
 	}
 }
 
+// waitEvent waits until an event of the object named name has the reason
+// (events are recorded a moment after what they tell).
+func (n *namespace) waitEvent(name, reason string) {
+	n.c.t.Helper()
+	waitFor(n.c.t, 30*time.Second, fmt.Sprintf("an event %s of %s", reason, name), func() bool {
+		events := n.kubectl("get", "events", "--field-selector", "involvedObject.name="+name, "-o", "jsonpath={.items[*].reason}")
+		return slices.Contains(strings.Fields(events), reason)
+	})
+}
+
 // simulator is a running cmd/localytics-sim.
 type simulator struct {
 	URL string
 	cmd *exec.Cmd
 }
 
-// startSimulator starts the simulator on a free loopback port with args.
-func startSimulator(t *testing.T, args ...string) *simulator {
+// startSimulator starts the simulator on a free loopback port with one
+// account of every app and org 60, the budgets accountSpec gives its
+// LocalyticsAccounts, jobs that end in half a second, then more flags
+// (the last of a flag given twice wins).
+func startSimulator(t *testing.T, key, secret string, more ...string) *simulator {
 	t.Helper()
+	args := append([]string{
+		"--account", key + ":" + secret + ":org=60,app=*",
+		"--profile-uploads", "100", "--profile-upload-window", "1h",
+		"--profile-status", "600", "--profile-status-window", "1m",
+		"--audience-calls", "600", "--audience-call-window", "1m",
+		"--pending", "200ms", "--running", "300ms",
+	}, more...)
 	logPath := filepath.Join(t.TempDir(), "sim.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -238,6 +280,7 @@ func startSimulator(t *testing.T, args ...string) *simulator {
 	}
 	cmd := exec.Command(binary(t, "localytics-sim"), append([]string{"--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Stderr = logFile
+	dieWithTest(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -419,6 +462,7 @@ func (m *manager) start() {
 	_, _ = fmt.Fprintf(m.log, "=== start %d of %s\n", m.starts, m.name)
 	m.cmd = exec.Command(binary(m.t, "manager"), m.args...)
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	dieWithTest(m.cmd)
 	if err := m.cmd.Start(); err != nil {
 		m.t.Fatal(err)
 	}
@@ -432,6 +476,12 @@ func (m *manager) logSince() (string, error) {
 	data, err := os.ReadFile(m.logPath)
 	_, current, _ := strings.Cut(string(data), fmt.Sprintf("=== start %d of %s\n", m.starts, m.name))
 	return current, err
+}
+
+// waitLeading waits until the current process holds the lease.
+func (m *manager) waitLeading() {
+	m.t.Helper()
+	m.waitForLog("Successfully acquired lease")
 }
 
 // waitForLog waits until the log of the current process holds text.
@@ -480,6 +530,29 @@ func (m *manager) peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// cpuTime is the CPU time the process has used (user and system), 0 if
+// unknown.
+func (m *manager) cpuTime() time.Duration {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name, which is in parentheses: utime
+	// and stime are the 12th and 13th, in clock ticks (100 a second).
+	_, rest, _ := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	var user, system int64
+	_, _ = fmt.Sscan(f[11], &user)
+	_, _ = fmt.Sscan(f[12], &system)
+	return time.Duration(user+system) * 10 * time.Millisecond
 }
 
 // running reports whether the process has not exited.
@@ -624,11 +697,12 @@ func increment(customer, attr string, by int) string {
 	return fmt.Sprintf(`{"customer_id":%q,"changes":[{"op":"increment","attr":%q,"value":%d}]}`, customer, attr, by)
 }
 
-// managerFlags are the flags every e2e manager runs with: the simulator and
-// the store allowed, short deadlines for small files, a short drift interval.
-func managerFlags(sim *simulator, storeEndpoint string) []string {
+// managerFlags are the flags every e2e manager runs with: the Localytics
+// endpoints and the store allowed, short deadlines for small files, a short
+// drift interval.
+func managerFlags(allowedEndpoints, storeEndpoint string) []string {
 	flags := []string{
-		"--allowed-endpoints", sim.URL,
+		"--allowed-endpoints", allowedEndpoints,
 		"--drift-interval", "3s",
 		"--upload-timeout", "20s",
 		"--unknown-create-wait", "15s",

@@ -48,18 +48,7 @@ const installImage = "example.com/localytics-operator:test"
 //
 // The manager itself does not run: a control plane alone has no nodes.
 func TestInstaller(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the installer test starts a control plane (about 20s)")
-	}
-	assets, err := testenv.BinaryAssetsDir()
-	if err != nil {
-		t.Skipf("no control plane binaries (run 'make control-plane'): %v", err)
-	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(assets, name)); err != nil {
-			t.Skipf("no %s in KUBEBUILDER_ASSETS=%s (run 'make control-plane'): %v", name, assets, err)
-		}
-	}
+	assets := needsControlPlane(t, false)
 	makeBin, err := exec.LookPath("make")
 	if err != nil {
 		t.Skipf("no make to run the build-installer target with: %v", err)
@@ -423,45 +412,17 @@ type installKubectl struct {
 // admission on, and returns a kubectl of its admin.
 func installStartCluster(t *testing.T) installKubectl {
 	t.Helper()
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths, env.ErrorIfCRDPathMissing = nil, false
-	api := env.ControlPlane.GetAPIServer()
-	// Both are envtest's and kube-apiserver's defaults: RBAC is envtest's
-	// authorization mode, PodSecurity one of the admission plugins on by
-	// default since Kubernetes 1.25. Set here all the same, since the test
-	// means nothing without them.
-	api.Configure().Set("authorization-mode", "RBAC")
-	api.Configure().Append("enable-admission-plugins", "PodSecurity")
-	if _, err := env.Start(); err != nil {
-		t.Fatalf("starting the control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
+	c := startControlPlane(t, func(env *envtest.Environment) {
+		env.CRDDirectoryPaths, env.ErrorIfCRDPathMissing = nil, false
+		api := env.ControlPlane.GetAPIServer()
+		// Both are envtest's and kube-apiserver's defaults: RBAC is envtest's
+		// authorization mode, PodSecurity one of the admission plugins on by
+		// default since Kubernetes 1.25. Set here all the same, since the test
+		// means nothing without them.
+		api.Configure().Set("authorization-mode", "RBAC")
+		api.Configure().Append("enable-admission-plugins", "PodSecurity")
 	})
-
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatalf("adding the admin user: %v", err)
-	}
-	config, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatalf("the admin's kubeconfig: %v", err)
-	}
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, config, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := testenv.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return installKubectl{bin: bin, kubeconfig: kubeconfig, cacheDir: filepath.Join(dir, "cache")}
+	return installKubectl{bin: c.kubectlBin, kubeconfig: c.kubeconfig, cacheDir: c.cacheDir}
 }
 
 // run runs kubectl with args and returns its standard output; the error holds

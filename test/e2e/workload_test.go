@@ -100,8 +100,9 @@ func (w *workload) waitSettled(t *testing.T, timeout time.Duration) {
 // import Completed with an upload the simulator accepted for it, or Stalled
 // only as an increment file whose upload's outcome is unknown; no increment
 // file uploaded twice; one list per AudienceList with its spec's name and
-// ids; no 429.
-func (w *workload) check(t *testing.T) {
+// ids; no 429. It returns how many calls the simulator received and never
+// answered: calls cut by a kill.
+func (w *workload) check(t *testing.T) (cutCalls int) {
 	t.Helper()
 	ns, sim := w.ns, w.sim
 	// What the kills cut: calls the simulator received and never answered.
@@ -109,6 +110,7 @@ func (w *workload) check(t *testing.T) {
 	for _, call := range sim.calls(t) {
 		if call.Status == 0 {
 			cut[call.Endpoint]++
+			cutCalls++
 		}
 	}
 	uploads := sim.uploads(t)
@@ -149,6 +151,12 @@ func (w *workload) check(t *testing.T) {
 	if n := sim.throttled(t); n != 0 {
 		t.Errorf("the simulator sent %d 429s: the budget was not kept", n)
 	}
+	return cutCalls
+}
+
+// completed counts the imports Completed.
+func (w *workload) completed() int {
+	return strings.Count(w.ns.kubectl("get", "pi", "-o", "jsonpath={.items[*].status.phase}"), "Completed")
 }
 
 // deleteLists deletes every AudienceList and checks that none is left, held

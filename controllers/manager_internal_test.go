@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,5 +59,26 @@ func TestWatchLabelSelector(t *testing.T) {
 
 	if _, err := ParseWatchLabelSelector(ShardLabel + "==="); err == nil {
 		t.Error("a malformed selector is accepted")
+	}
+}
+
+func TestTimingsCheck(t *testing.T) {
+	good := Timings{UploadTimeout: 10 * time.Minute, UnknownCreateWait: 10 * time.Minute,
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, LeaderElectionRetryPeriod: 2 * time.Second}
+	if err := good.Check(); err != nil {
+		t.Fatalf("the defaults are refused: %v", err)
+	}
+	for want, bad := range map[string]func(*Timings){
+		"--upload-timeout must be positive":                      func(t *Timings) { t.UploadTimeout = 0 },
+		"--unknown-create-wait must be positive":                 func(t *Timings) { t.UnknownCreateWait = -time.Minute },
+		"--leader-election-retry-period must be positive":        func(t *Timings) { t.LeaderElectionRetryPeriod = 0 },
+		"--leader-election-renew-deadline (15s) must be shorter": func(t *Timings) { t.RenewDeadline = 15 * time.Second },
+		"--leader-election-retry-period (10s) must be shorter":   func(t *Timings) { t.LeaderElectionRetryPeriod = 10 * time.Second },
+	} {
+		timings := good
+		bad(&timings)
+		if err := timings.Check(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error with %q, got %v", want, err)
+		}
 	}
 }
