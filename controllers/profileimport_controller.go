@@ -143,6 +143,10 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.importsOfSecret)).
 		Watches(&importsv1alpha1.LocalyticsAccount{}, handler.EnqueueRequestsFromMapFunc(r.importsOfAccount),
 			builder.WithPredicates(accountMayUnblockImports())).
+		// An import joining or leaving the line, or moving in it, makes the
+		// imports whose place shows wrong count it again (uploadqueue.go).
+		Watches(&importsv1alpha1.ProfileImport{}, handler.EnqueueRequestsFromMapFunc(r.placesToFix),
+			builder.WithPredicates(lineChanged())).
 		WatchesRawSource(r.frame.woken()).
 		WithOptions(workerOptions(r.MaxConcurrentReconciles)).
 		Named("profileimport").
@@ -159,11 +163,6 @@ func (r *ProfileImportReconciler) importsOfConfigMap(ctx context.Context, cm cli
 // the credentials of, and that have not uploaded yet.
 func (r *ProfileImportReconciler) importsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	return r.waitingImports(ctx, secret.GetNamespace(), sourceSecretIndex, secret.GetName(), true)
-}
-
-// importsOfAccount maps an account to its imports that wait for it.
-func (r *ProfileImportReconciler) importsOfAccount(ctx context.Context, account client.Object) []reconcile.Request {
-	return r.waitingImports(ctx, account.GetNamespace(), accountRefIndex, account.GetName(), true)
 }
 
 func (r *ProfileImportReconciler) waitingImports(ctx context.Context, namespace, index, name string, skipInvalid bool) []reconcile.Request {

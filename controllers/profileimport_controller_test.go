@@ -553,4 +553,65 @@ var _ = Describe("ProfileImport", Ordered, ContinueOnFailure, func() {
 		Expect(profiles["c10"]).To(Equal(sim.Profile{"n": int64(10)}))
 		eventuallyEvent(stillQueued, controllers.EventQueued)
 	})
+
+	It("lines up the imports waiting for slots in the order they were created, each with its place and its own turn", func() {
+		const window = 20 * time.Second
+		s := newImportSim(window)
+		ns := readyImportAccount(s, window)
+		create := func(name string) *importsv1alpha1.ProfileImport {
+			createFileConfigMap(ns, name, "profiles", fmt.Sprintf(`{"customer_id":%q,"changes":[{"op":"assign","attr":"n","value":1}]}`+"\n", name))
+			return createImport(ns, name, name)
+		}
+		By("taking the window's 10 slots")
+		var fillers []*importsv1alpha1.ProfileImport
+		for i := range 10 {
+			fillers = append(fillers, create(fmt.Sprintf("filler-%d", i)))
+		}
+		for _, pi := range fillers {
+			Eventually(func() *metav1.Time { return getImport(pi).Status.SubmittedAt }).WithTimeout(30 * time.Second).ShouldNot(BeNil())
+		}
+		By("queueing 12 more: the first 10 of them have the next window, the last 2 the one after")
+		var line []*importsv1alpha1.ProfileImport
+		for i := range 12 {
+			name := fmt.Sprintf("line-%02d", i)
+			createFileConfigMap(ns, name, "profiles", fmt.Sprintf(`{"customer_id":%q,"changes":[{"op":"assign","attr":"n","value":1}]}`+"\n", name))
+		}
+		for i := range 12 {
+			line = append(line, createImport(ns, fmt.Sprintf("line-%02d", i), fmt.Sprintf("line-%02d", i)))
+		}
+		Eventually(func(g Gomega) {
+			var prev time.Time
+			for i, pi := range line {
+				got := getImport(pi)
+				g.Expect(got.Status.Phase).To(Equal(importsv1alpha1.PhaseQueued), pi.Name)
+				g.Expect(got.Status.QueuePosition).To(BeEquivalentTo(i+1), pi.Name)
+				g.Expect(got.Status.NextUploadSlot).NotTo(BeNil(), pi.Name)
+				g.Expect(got.Status.NextUploadSlot.Time).NotTo(BeTemporally("<", prev), "a later place has a later turn")
+				prev = got.Status.NextUploadSlot.Time
+			}
+		}).WithTimeout(15 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+		turn10 := getImport(line[10]).Status.NextUploadSlot.Time
+		Expect(turn10.Sub(getImport(line[9]).Status.NextUploadSlot.Time)).To(BeNumerically(">=", window/2),
+			"the 11th in line waits for the window after the one of the first 10")
+
+		By("the first 10 upload in the next window; the last 2 wait their turn, moved up the line")
+		for _, pi := range line[:10] {
+			eventuallyCompleted(pi)
+		}
+		Eventually(func(g Gomega) {
+			for i, pi := range line[10:] {
+				if got := getImport(pi); got.Status.SubmittedAt == nil {
+					g.Expect(got.Status.Phase).To(Equal(importsv1alpha1.PhaseQueued), pi.Name)
+					g.Expect(got.Status.QueuePosition).To(BeEquivalentTo(i+1), pi.Name)
+				}
+			}
+		}).WithTimeout(5 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+		for _, pi := range line[10:] {
+			done := eventuallyCompleted(pi)
+			Expect(done.Status.QueuePosition).To(BeZero())
+			Expect(done.Status.SubmittedAt.Time).NotTo(BeTemporally("<", turn10.Add(-time.Second)), "uploaded before its turn")
+		}
+		Expect(s.Throttled()).To(BeEmpty())
+		Expect(s.Uploads()).To(HaveLen(22))
+	})
 })

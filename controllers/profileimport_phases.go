@@ -272,8 +272,24 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		Attempt: attempt.number,
 	}
 	ledgerClient := ledger.Uncached(r.APIReader, r.Client)
-	// Until it is recorded as sent, the slot holds the upload's deadline.
 	now := r.Clock.Now()
+	// Imports take the slots in the order they were created: one whose
+	// turn has not come waits for it without trying the ledger. A slot it
+	// holds already (a reconcile cut short after the reservation) is its.
+	place := -1
+	if !slot.HeldIn(st.account.Status.UploadLedger) {
+		if place, err = r.placeInQueue(ctx, pi); err != nil {
+			return err
+		}
+		limit := ledger.UploadLimitOf(st.account.Spec.Limits)
+		if turn := ledger.Turn(st.account.Status.UploadLedger, limit, now, place); turn.After(now) {
+			r.markQueued(st, turn, place)
+			return waiting(ReasonQuotaExhausted, turn, nil,
+				"waiting for a profile upload slot of LocalyticsAccount %q: %d imports are before this one in line; status.nextUploadSlot says when its turn comes",
+				st.account.Name, place)
+		}
+	}
+	// Until it is recorded as sent, the slot holds the upload's deadline.
 	reservation, err := ledger.Reserve(ctx, ledgerClient, accountKey, slot, now, now.Add(r.UploadTimeout))
 	// releaseSlot gives back a slot whose upload was never sent. A slot
 	// held already may be that of an earlier send abandoned half-way, which
@@ -290,7 +306,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	}
 	if err != nil {
 		if noSlot, ok := ledger.IsNoSlot(err); ok {
-			r.markQueued(st, noSlot.NextSlot)
+			r.markQueued(st, noSlot.NextSlot, place)
 			return waiting(ReasonQuotaExhausted, noSlot.NextSlot, err,
 				"waiting for a profile upload slot of LocalyticsAccount %q: every slot of its window is taken; status.nextUploadSlot says when one opens",
 				st.account.Name)
@@ -301,7 +317,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	// uses the key without the ledger: the budget then says when to come.
 	if wait := budgetWait(st.api, localytics.BudgetProfileUploads, r.Clock); wait > 0 {
 		next := r.Clock.Now().Add(wait)
-		r.markQueued(st, next)
+		r.markQueued(st, next, place)
 		return waiting(ReasonRateLimited, next, nil, "waiting for the profile upload budget of LocalyticsAccount %q", st.account.Name)
 	}
 
@@ -336,7 +352,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		Attempt:       attempt.number,
 	}
 	pi.Status.Phase = importsv1alpha1.PhaseUploading
-	pi.Status.NextUploadSlot = nil
+	pi.Status.NextUploadSlot, pi.Status.QueuePosition = nil, 0
 	if err := st.saveStatus(ctx, true); err != nil {
 		return err
 	}
@@ -516,7 +532,7 @@ func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importScop
 }
 
 // markQueued shows that the import waits for an upload slot.
-func (r *ProfileImportReconciler) markQueued(st *importScope, next time.Time) {
+func (r *ProfileImportReconciler) markQueued(st *importScope, next time.Time, place int) {
 	pi := st.obj
 	slot := metav1.NewTime(ceilSecond(next))
 	if st.base.Status.Phase != importsv1alpha1.PhaseQueued || st.base.Status.NextUploadSlot == nil {
@@ -527,6 +543,10 @@ func (r *ProfileImportReconciler) markQueued(st *importScope, next time.Time) {
 		pi.Status.Phase = importsv1alpha1.PhaseQueued
 	}
 	pi.Status.NextUploadSlot = &slot
+	pi.Status.QueuePosition = 0
+	if place >= 0 {
+		pi.Status.QueuePosition = int32(place) + 1
+	}
 }
 
 // reconcilePoll asks Localytics for the state of the job, within the

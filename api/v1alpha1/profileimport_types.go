@@ -238,6 +238,14 @@ type ProfileImportStatus struct {
 	// +optional
 	NextUploadSlot *metav1.Time `json:"nextUploadSlot,omitempty"`
 
+	// queuePosition is the import's place among the imports of its account
+	// that wait for an upload slot, 1 the next to upload, while it is
+	// Queued: imports take the slots in the order they were created.
+	// nextUploadSlot is then the time of its own turn.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	QueuePosition int32 `json:"queuePosition,omitempty"`
+
 	// uploadIntent is set just before the file is sent and cleared once
 	// Localytics answered.
 	// +optional
@@ -297,6 +305,7 @@ type ProfileImportStatus struct {
 // +kubebuilder:printcolumn:name="Rows Failed",type=integer,JSONPath=`.status.statistics.failed`
 // +kubebuilder:printcolumn:name="Next Slot",type=string,JSONPath=`.status.nextUploadSlot`,description="When the next upload slot opens (a time: a date column would show a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Queue",type=integer,JSONPath=`.status.queuePosition`,priority=1
 // +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Format",type=string,JSONPath=`.spec.format`,priority=1
 // +kubebuilder:printcolumn:name="Lines",type=integer,JSONPath=`.status.lines`,priority=1

@@ -84,6 +84,34 @@ func Summarize(entries []importsv1alpha1.UploadReservation, limit UploadLimit, n
 	return s
 }
 
+// Turn is when the waiter at place k of an account's queue (0 the first) can
+// have a slot, if each waiter before it takes one as soon as it opens: now
+// for the first Left, then as the held slots open, oldest first, then a
+// window (and its margin) after the waiter Count places earlier. Rounded up
+// to the second, as Summary.NextSlot is.
+func Turn(entries []importsv1alpha1.UploadReservation, limit UploadLimit, now time.Time, k int) time.Time {
+	in := Prune(entries, limit, now)
+	free := max(limit.Count-len(in), 0)
+	if k < free {
+		return now
+	}
+	return ceilTo(turnAt(in, limit, now, k-free), time.Second)
+}
+
+// turnAt is when the j-th slot to open does, held slots in (pruned) first.
+func turnAt(in []importsv1alpha1.UploadReservation, limit UploadLimit, now time.Time, j int) time.Time {
+	if j < 0 {
+		return now // a free slot, taken at once
+	}
+	// With more entries than the limit (it was lowered), the oldest must
+	// leave before any slot opens.
+	if held := max(len(in)-limit.Count, 0) + j; held < len(in) {
+		return limit.opens(in[held].Time.Time)
+	}
+	// A slot taken by the waiter Count places earlier, a window later.
+	return limit.opens(turnAt(in, limit, now, j-limit.Count))
+}
+
 // Prune returns the entries of the ledger still inside the window at now,
 // sorted oldest first, in a new slice.
 func Prune(entries []importsv1alpha1.UploadReservation, limit UploadLimit, now time.Time) []importsv1alpha1.UploadReservation {

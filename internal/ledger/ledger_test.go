@@ -166,3 +166,35 @@ func TestApplySummaryKeepsTheStatusConsistent(t *testing.T) {
 	g.Expect(status.UploadLedger).To(BeNil())
 	g.Expect(*status.UploadsLeft).To(BeEquivalentTo(2))
 }
+
+func TestTurn(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	limit := UploadLimit{Count: 2, Window: time.Hour, Margin: 30 * time.Second}
+	at := func(d time.Duration) importsv1alpha1.UploadReservation {
+		return importsv1alpha1.UploadReservation{ProfileImport: "ns/x", Time: metav1.NewMicroTime(now.Add(d))}
+	}
+	opens := func(d time.Duration) time.Time { return now.Add(d + time.Hour + 30*time.Second) }
+
+	// One slot held 10 minutes ago, one free.
+	entries := []importsv1alpha1.UploadReservation{at(-10 * time.Minute)}
+	for k, want := range []time.Time{
+		now,                      // the free slot
+		opens(-10 * time.Minute), // the held one, when it opens
+		opens(0),                 // the first waiter's slot, a window later
+		opens(-10*time.Minute + time.Hour + 30*time.Second), // the second's
+	} {
+		if got := Turn(entries, limit, now, k); !got.Equal(want) {
+			t.Errorf("place %d: turn at %s, want %s", k, got, want)
+		}
+	}
+
+	// A lowered limit: three held for two; the oldest two must leave before
+	// the first waiter's turn.
+	entries = []importsv1alpha1.UploadReservation{at(-30 * time.Minute), at(-20 * time.Minute), at(-10 * time.Minute)}
+	if got, want := Turn(entries, limit, now, 0), opens(-20*time.Minute); !got.Equal(want) {
+		t.Errorf("over a lowered limit, the first turn is at %s, want %s", got, want)
+	}
+	if got, want := Turn(entries, limit, now, 1), opens(-10*time.Minute); !got.Equal(want) {
+		t.Errorf("over a lowered limit, the second turn is at %s, want %s", got, want)
+	}
+}

@@ -81,6 +81,16 @@ type Slot struct {
 	Attempt int32
 }
 
+// HeldIn reports whether the ledger holds an entry of s.
+func (s Slot) HeldIn(entries []importsv1alpha1.UploadReservation) bool {
+	for _, e := range entries {
+		if s.matches(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // matches reports whether e is the entry of s. An entry without a UID was
 // written before entries recorded it, and matches its owner by name alone.
 func (s Slot) matches(e importsv1alpha1.UploadReservation) bool {

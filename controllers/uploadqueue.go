@@ -1,0 +1,148 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/ledger"
+)
+
+// The line of an account's imports waiting for an upload slot. They take
+// the slots in the order they were created (then by name), so that a change
+// in an older import reaches Localytics before one in a newer import; each
+// sleeps until its own turn, and a slot that opens wakes only the imports it
+// can carry.
+
+// waitsForSlot tells an import in line: Queued, with nothing sent.
+func waitsForSlot(pi *importsv1alpha1.ProfileImport) bool {
+	return pi.Status.Phase == importsv1alpha1.PhaseQueued && pi.Status.UploadIntent == nil && pi.Status.ActivityID == ""
+}
+
+// inLineOrder orders imports by their place in line.
+func inLineOrder(a, b *importsv1alpha1.ProfileImport) int {
+	if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// importsOfAccountInCache lists the imports that name the account.
+func (r *ProfileImportReconciler) importsOfAccountInCache(ctx context.Context, namespace, account string) ([]*importsv1alpha1.ProfileImport, error) {
+	var list importsv1alpha1.ProfileImportList
+	if err := r.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{accountRefIndex: account}); err != nil {
+		return nil, err
+	}
+	out := make([]*importsv1alpha1.ProfileImport, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
+}
+
+// placeInQueue is pi's place in its account's line (0 the first): the
+// imports in line created before it.
+func (r *ProfileImportReconciler) placeInQueue(ctx context.Context, pi *importsv1alpha1.ProfileImport) (int, error) {
+	imports, err := r.importsOfAccountInCache(ctx, pi.Namespace, pi.Spec.AccountRef.Name)
+	if err != nil {
+		return 0, err
+	}
+	place := 0
+	for _, other := range imports {
+		if other.UID != pi.UID && waitsForSlot(other) && inLineOrder(other, pi) < 0 {
+			place++
+		}
+	}
+	return place, nil
+}
+
+// lineChanged passes the changes of an import that move the imports behind
+// it in line: joining or leaving the line, a new place, a deletion.
+func lineChanged() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*importsv1alpha1.ProfileImport)
+			n, ok2 := e.ObjectNew.(*importsv1alpha1.ProfileImport)
+			return ok1 && ok2 && (waitsForSlot(o) != waitsForSlot(n) || o.Status.QueuePosition != n.Status.QueuePosition)
+		},
+		DeleteFunc: func(e event.DeleteEvent) bool {
+			pi, ok := e.Object.(*importsv1alpha1.ProfileImport)
+			return ok && waitsForSlot(pi)
+		},
+	}
+}
+
+// lineFixBatch bounds the imports one change in line wakes to count their
+// places again: the first ones whose place shows wrong. Each of them, once
+// its place is right, wakes the next batch.
+const lineFixBatch = 8
+
+// placesToFix maps an import whose place in line changed to the imports of
+// its line whose status shows a wrong place, the first lineFixBatch of them:
+// the places shown stay true, a few reconciles at a time, without waking the
+// whole line at once. The cache holds the change when this runs.
+func (r *ProfileImportReconciler) placesToFix(ctx context.Context, o client.Object) []reconcile.Request {
+	moved, ok := o.(*importsv1alpha1.ProfileImport)
+	if !ok {
+		return nil
+	}
+	imports, err := r.importsOfAccountInCache(ctx, moved.Namespace, moved.Spec.AccountRef.Name)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the ProfileImports in line", "account", moved.Spec.AccountRef.Name)
+		return nil
+	}
+	line := slices.DeleteFunc(imports, func(pi *importsv1alpha1.ProfileImport) bool { return !waitsForSlot(pi) })
+	slices.SortFunc(line, inLineOrder)
+	var requests []reconcile.Request
+	for i, pi := range line {
+		if int(pi.Status.QueuePosition) != i+1 {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pi)})
+			if len(requests) == lineFixBatch {
+				break
+			}
+		}
+	}
+	return requests
+}
+
+// importsOfAccount maps an account to its imports that wait for it: every
+// import waiting for something else than a slot (the account's readiness,
+// its spec), and of those in line only the first, as many as there are
+// free slots. The others sleep until their turn (they requeue for it).
+func (r *ProfileImportReconciler) importsOfAccount(ctx context.Context, o client.Object) []reconcile.Request {
+	account, ok := o.(*importsv1alpha1.LocalyticsAccount)
+	if !ok {
+		return nil
+	}
+	imports, err := r.importsOfAccountInCache(ctx, account.Namespace, account.Name)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the ProfileImports to wake", "account", account.Name)
+		return nil
+	}
+	free := int(ledger.Summarize(account.Status.UploadLedger, ledger.UploadLimitOf(account.Spec.Limits), r.Clock.Now()).Left)
+	var requests []reconcile.Request
+	var line []*importsv1alpha1.ProfileImport
+	for _, pi := range imports {
+		switch {
+		case pi.Status.ActivityID != "" || isTerminal(pi) || pi.Status.Phase == importsv1alpha1.PhaseInvalid:
+		case waitsForSlot(pi):
+			line = append(line, pi)
+		default:
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pi)})
+		}
+	}
+	slices.SortFunc(line, inLineOrder)
+	for _, pi := range line[:min(free, len(line))] {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pi)})
+	}
+	return requests
+}
