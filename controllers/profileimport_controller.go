@@ -116,6 +116,7 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		// cluster belongs to an import: no finalizer, nothing to clean up.
 		phases: []phase[*importScope]{
 			r.reconcileTerminal,
+			leaveLine,
 			r.reconcileSource,
 			r.reconcileAccount,
 			r.reconcileUpload,
@@ -142,7 +143,9 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.importsOfConfigMap)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.importsOfSecret)).
 		Watches(&importsv1alpha1.LocalyticsAccount{}, handler.EnqueueRequestsFromMapFunc(r.importsOfAccount),
-			builder.WithPredicates(accountMayUnblockImports())).
+			builder.WithPredicates(accountChanged())).
+		Watches(&importsv1alpha1.LocalyticsAccount{}, handler.EnqueueRequestsFromMapFunc(r.importsForFreedSlots),
+			builder.WithPredicates(accountFreedSlots())).
 		// An import joining or leaving the line, or moving in it, makes the
 		// imports whose place shows wrong count it again (uploadqueue.go).
 		Watches(&importsv1alpha1.ProfileImport{}, handler.EnqueueRequestsFromMapFunc(r.placesToFix),
@@ -182,20 +185,29 @@ func (r *ProfileImportReconciler) waitingImports(ctx context.Context, namespace,
 	return requests
 }
 
-// accountMayUnblockImports passes the account changes an import may wait
-// for. The ledger changes with every reservation, so most updates are
-// filtered out: only a slot opening, a change of readiness or of the spec
-// (limits, endpoint) wakes the account's imports.
-func accountMayUnblockImports() predicate.Predicate {
+// accountChanged passes the account changes every waiting import may wait
+// for: its spec (limits, endpoint) or its readiness.
+func accountChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			oldAccount, ok1 := e.ObjectOld.(*importsv1alpha1.LocalyticsAccount)
 			newAccount, ok2 := e.ObjectNew.(*importsv1alpha1.LocalyticsAccount)
-			if !ok1 || !ok2 {
-				return false
-			}
-			if oldAccount.Generation != newAccount.Generation || readinessChanged(oldAccount, newAccount) {
-				return true
+			return ok1 && ok2 && (oldAccount.Generation != newAccount.Generation || readinessChanged(oldAccount, newAccount))
+		},
+	}
+}
+
+// accountFreedSlots passes the ledger changes that free slots. The ledger
+// changes with every reservation, so most of its updates are filtered out.
+func accountFreedSlots() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		DeleteFunc: func(event.DeleteEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldAccount, ok1 := e.ObjectOld.(*importsv1alpha1.LocalyticsAccount)
+			newAccount, ok2 := e.ObjectNew.(*importsv1alpha1.LocalyticsAccount)
+			if !ok1 || !ok2 || oldAccount.Generation != newAccount.Generation || readinessChanged(oldAccount, newAccount) {
+				return false // accountChanged's
 			}
 			return len(newAccount.Status.UploadLedger) < len(oldAccount.Status.UploadLedger) ||
 				leftOf(newAccount) > leftOf(oldAccount)

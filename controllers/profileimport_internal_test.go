@@ -40,7 +40,7 @@ func TestPollInterval(t *testing.T) {
 	}
 }
 
-func TestAccountMayUnblockImports(t *testing.T) {
+func TestAccountChangesWakeImports(t *testing.T) {
 	account := func(mutate func(*importsv1alpha1.LocalyticsAccount)) *importsv1alpha1.LocalyticsAccount {
 		a := &importsv1alpha1.LocalyticsAccount{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
 		a.Status.UploadsLeft = ptr.To[int32](0)
@@ -51,29 +51,36 @@ func TestAccountMayUnblockImports(t *testing.T) {
 		}
 		return a
 	}
+	// wakes: which of the two watches passes the change: every waiting
+	// import (the spec, the readiness), or those the freed slots can carry.
 	tests := map[string]struct {
 		changed func(*importsv1alpha1.LocalyticsAccount)
-		wakes   bool
+		wakes   string
 	}{
 		"a slot opened": {changed: func(a *importsv1alpha1.LocalyticsAccount) {
 			a.Status.UploadLedger = a.Status.UploadLedger[1:]
 			a.Status.UploadsLeft = ptr.To[int32](1)
-		}, wakes: true},
+		}, wakes: "freed"},
 		"the account is no longer Ready": {changed: func(a *importsv1alpha1.LocalyticsAccount) {
 			a.Status.Conditions[0].Status = metav1.ConditionFalse
-		}, wakes: true},
-		"the spec changed": {changed: func(a *importsv1alpha1.LocalyticsAccount) { a.Generation = 2 }, wakes: true},
+		}, wakes: "all"},
+		"the spec changed, a slot opened": {changed: func(a *importsv1alpha1.LocalyticsAccount) {
+			a.Generation = 2
+			a.Status.UploadLedger = a.Status.UploadLedger[1:]
+		}, wakes: "all"},
 		"a slot was taken": {changed: func(a *importsv1alpha1.LocalyticsAccount) {
 			a.Status.UploadLedger = append(a.Status.UploadLedger, a.Status.UploadLedger[0])
 		}},
 		"only a message changed":      {changed: func(a *importsv1alpha1.LocalyticsAccount) { a.Status.Conditions[0].Message = "other" }},
 		"nothing the imports wait on": {changed: nil},
 	}
-	p := accountMayUnblockImports()
+	all, freed := accountChanged(), accountFreedSlots()
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			g.Expect(p.Update(event.UpdateEvent{ObjectOld: account(nil), ObjectNew: account(tc.changed)})).To(Equal(tc.wakes))
+			e := event.UpdateEvent{ObjectOld: account(nil), ObjectNew: account(tc.changed)}
+			g.Expect(all.Update(e)).To(Equal(tc.wakes == "all"), "every waiting import")
+			g.Expect(freed.Update(e)).To(Equal(tc.wakes == "freed"), "the imports the freed slots carry")
 		})
 	}
 }

@@ -277,11 +277,10 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	// turn has not come waits for it without trying the ledger. A slot it
 	// holds already (a reconcile cut short after the reservation) is its.
 	place := -1
-	if !slot.HeldIn(st.account.Status.UploadLedger) {
+	if limit := ledger.UploadLimitOf(st.account.Spec.Limits); !slot.HeldIn(ledger.Prune(st.account.Status.UploadLedger, limit, now)) {
 		if place, err = r.placeInQueue(ctx, pi); err != nil {
 			return err
 		}
-		limit := ledger.UploadLimitOf(st.account.Spec.Limits)
 		if turn := ledger.Turn(st.account.Status.UploadLedger, limit, now, place); turn.After(now) {
 			r.markQueued(st, turn, place)
 			return waiting(ReasonQuotaExhausted, turn, nil,

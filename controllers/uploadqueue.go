@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -21,9 +23,26 @@ import (
 // sleeps until its own turn, and a slot that opens wakes only the imports it
 // can carry.
 
-// waitsForSlot tells an import in line: Queued, with nothing sent.
+// waitsForSlot tells an import in line: Queued for a slot of its account
+// (reason QuotaExhausted), with nothing sent and not being deleted. An import
+// stalled (a refused upload, a failed source), waiting for the key's budget
+// with a slot in hand (RateLimited) or for anything else is not in line, and
+// holds no place there.
 func waitsForSlot(pi *importsv1alpha1.ProfileImport) bool {
-	return pi.Status.Phase == importsv1alpha1.PhaseQueued && pi.Status.UploadIntent == nil && pi.Status.ActivityID == ""
+	if pi.Status.Phase != importsv1alpha1.PhaseQueued || pi.Status.UploadIntent != nil || pi.Status.ActivityID != "" ||
+		!pi.DeletionTimestamp.IsZero() {
+		return false
+	}
+	c := meta.FindStatusCondition(pi.Status.Conditions, importsv1alpha1.ConditionReconciling)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonQuotaExhausted
+}
+
+// leaveLine clears the import's place and turn; the upload phase sets them
+// again if it still waits in line, so that an import that stopped waiting
+// (stalled, invalid, sent) shows neither.
+func leaveLine(_ context.Context, st *importScope) (ctrl.Result, error) {
+	st.obj.Status.QueuePosition, st.obj.Status.NextUploadSlot = 0, nil
+	return ctrl.Result{}, nil
 }
 
 // inLineOrder orders imports by their place in line.
@@ -72,7 +91,8 @@ func lineChanged() predicate.Predicate {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*importsv1alpha1.ProfileImport)
 			n, ok2 := e.ObjectNew.(*importsv1alpha1.ProfileImport)
-			return ok1 && ok2 && (waitsForSlot(o) != waitsForSlot(n) || o.Status.QueuePosition != n.Status.QueuePosition)
+			return ok1 && ok2 && (waitsForSlot(o) != waitsForSlot(n) || o.Status.QueuePosition != n.Status.QueuePosition ||
+				(waitsForSlot(o) && o.Spec.AccountRef.Name != n.Spec.AccountRef.Name))
 		},
 		DeleteFunc: func(e event.DeleteEvent) bool {
 			pi, ok := e.Object.(*importsv1alpha1.ProfileImport)
@@ -114,11 +134,18 @@ func (r *ProfileImportReconciler) placesToFix(ctx context.Context, o client.Obje
 	return requests
 }
 
-// importsOfAccount maps an account to its imports that wait for it: every
-// import waiting for something else than a slot (the account's readiness,
-// its spec), and of those in line only the first, as many as there are
-// free slots. The others sleep until their turn (they requeue for it).
+// importsOfAccount maps a change of an account's spec or readiness to every
+// import that waits for it, those in line included: their turns were
+// counted with the old limits, or the account was not Ready.
 func (r *ProfileImportReconciler) importsOfAccount(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.waitingImports(ctx, o.GetNamespace(), accountRefIndex, o.GetName(), true)
+}
+
+// importsForFreedSlots maps an account whose ledger freed slots to the
+// imports those slots can carry: of the imports in line only the first, as
+// many as there are free slots, and every import that waits for something
+// else. The others sleep until their turn (they requeue for it).
+func (r *ProfileImportReconciler) importsForFreedSlots(ctx context.Context, o client.Object) []reconcile.Request {
 	account, ok := o.(*importsv1alpha1.LocalyticsAccount)
 	if !ok {
 		return nil

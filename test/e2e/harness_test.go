@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
 )
 
@@ -341,64 +342,36 @@ func (s *simulator) call(t *testing.T, method, path string, body any, v any) {
 	}
 }
 
-// simUpload is an upload the simulator accepted (/_sim/uploads).
-type simUpload struct {
-	Time     time.Time `json:"time"`
-	Key      string    `json:"key"`
-	Endpoint string    `json:"endpoint"`
-	Scope    struct {
-		OrgID int64  `json:"org_id"`
-		AppID string `json:"app_id"`
-	} `json:"scope"`
-	ActivityID     string `json:"activity_id"`
-	AudienceListID int64  `json:"audience_list_id"`
-	Dropped        bool   `json:"dropped"`
-}
-
-func (s *simulator) uploads(t *testing.T) []simUpload {
+// simGet decodes what the simulator's own endpoint path answers, in the
+// simulator's own types (internal/localytics/sim): GET /_sim/uploads,
+// /_sim/calls, /_sim/audiences?app_id=, /_sim/profiles?SCOPE.
+func simGet[T any](t *testing.T, s *simulator, path string) T {
 	t.Helper()
-	var out []simUpload
-	s.call(t, http.MethodGet, "/_sim/uploads", nil, &out)
+	var out T
+	s.call(t, http.MethodGet, path, nil, &out)
 	return out
 }
 
-// simList is an audience list the simulator holds (/_sim/audiences).
-type simList struct {
-	ID      int64    `json:"id"`
-	Name    string   `json:"name"`
-	Version int      `json:"version"`
-	Members []string `json:"members"`
-}
-
-func (s *simulator) lists(t *testing.T, app string) []simList {
+func (s *simulator) uploads(t *testing.T) []sim.UploadRecord {
 	t.Helper()
-	var out []simList
-	s.call(t, http.MethodGet, "/_sim/audiences?app_id="+app, nil, &out)
-	return out
+	return simGet[[]sim.UploadRecord](t, s, "/_sim/uploads")
 }
 
-// profiles are the profiles of one scope (/_sim/profiles).
+func (s *simulator) lists(t *testing.T, app string) []sim.AudienceList {
+	t.Helper()
+	return simGet[[]sim.AudienceList](t, s, "/_sim/audiences?app_id="+app)
+}
+
+// profiles are the profiles of one scope, their numbers float64 as JSON
+// decodes them.
 func (s *simulator) profiles(t *testing.T, scope string) map[string]map[string]any {
 	t.Helper()
-	var out map[string]map[string]any
-	s.call(t, http.MethodGet, "/_sim/profiles?"+scope, nil, &out)
-	return out
+	return simGet[map[string]map[string]any](t, s, "/_sim/profiles?"+scope)
 }
 
-// simCall is a call to a vendor endpoint the simulator recorded (/_sim/calls).
-type simCall struct {
-	Time      time.Time `json:"time"`
-	UserAgent string    `json:"user_agent"`
-	Endpoint  string    `json:"endpoint"`
-	AppID     string    `json:"app_id"`
-	Status    int       `json:"status"`
-}
-
-func (s *simulator) calls(t *testing.T) []simCall {
+func (s *simulator) calls(t *testing.T) []sim.CallRecord {
 	t.Helper()
-	var out []simCall
-	s.call(t, http.MethodGet, "/_sim/calls", nil, &out)
-	return out
+	return simGet[[]sim.CallRecord](t, s, "/_sim/calls")
 }
 
 // throttled counts the 429s the simulator sent.

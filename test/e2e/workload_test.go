@@ -109,7 +109,7 @@ func (w *workload) check(t *testing.T) (cutCalls int) {
 	cut := map[string]int{}
 	for _, call := range sim.calls(t) {
 		if call.Status == 0 {
-			cut[call.Endpoint]++
+			cut[string(call.Endpoint)]++
 			cutCalls++
 		}
 	}
