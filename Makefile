@@ -88,6 +88,10 @@ bench: control-plane object-store ## Run the validation, upload and object-store
 	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/... ./internal/source/
 	hack/bench-upload.sh
 
+.PHONY: bench-scale
+bench-scale: control-plane object-store ## One operator under 2,000 ProfileImports and 500 AudienceLists, then a line of 300 (SCALE_IMPORTS, SCALE_LISTS, SCALE_QUEUED; see docs/benchmarks.md).
+	go test -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 3h ./test/e2e/
+
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, kubectl and etcd from the Go module proxy into bin/k8s (once).
 	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-control-plane.sh

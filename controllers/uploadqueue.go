@@ -82,8 +82,14 @@ func (r *ProfileImportReconciler) placeInQueue(ctx context.Context, pi *importsv
 	return place, nil
 }
 
-// lineChanged passes the changes of an import that move the imports behind
-// it in line: joining or leaving the line, a new place, a deletion.
+// lineChanged passes the changes of an import that change the turns of the
+// imports behind it: joining the line, leaving it without uploading
+// (stalled, refused, its file changed), being deleted while in it, moving to
+// another account. An import that leaves the line by uploading in its turn
+// changes no one's turn, and wakes no one: the places shown behind it are
+// then one too many until each import's own turn counts it again, which
+// keeps the line at a few reconciles per import instead of one per import
+// per upload.
 func lineChanged() predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc:  func(event.CreateEvent) bool { return false },
@@ -91,8 +97,14 @@ func lineChanged() predicate.Predicate {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*importsv1alpha1.ProfileImport)
 			n, ok2 := e.ObjectNew.(*importsv1alpha1.ProfileImport)
-			return ok1 && ok2 && (waitsForSlot(o) != waitsForSlot(n) || o.Status.QueuePosition != n.Status.QueuePosition ||
-				(waitsForSlot(o) && o.Spec.AccountRef.Name != n.Spec.AccountRef.Name))
+			if !ok1 || !ok2 {
+				return false
+			}
+			joined := !waitsForSlot(o) && waitsForSlot(n)
+			uploading := n.Status.UploadIntent != nil || n.Status.ActivityID != ""
+			left := waitsForSlot(o) && !waitsForSlot(n) && !uploading
+			moved := waitsForSlot(o) && o.Spec.AccountRef.Name != n.Spec.AccountRef.Name
+			return joined || left || moved
 		},
 		DeleteFunc: func(e event.DeleteEvent) bool {
 			pi, ok := e.Object.(*importsv1alpha1.ProfileImport)
@@ -102,14 +114,13 @@ func lineChanged() predicate.Predicate {
 }
 
 // lineFixBatch bounds the imports one change in line wakes to count their
-// places again: the first ones whose place shows wrong. Each of them, once
-// its place is right, wakes the next batch.
+// places and turns again: the first ones whose place shows wrong.
 const lineFixBatch = 8
 
-// placesToFix maps an import whose place in line changed to the imports of
-// its line whose status shows a wrong place, the first lineFixBatch of them:
-// the places shown stay true, a few reconciles at a time, without waking the
-// whole line at once. The cache holds the change when this runs.
+// placesToFix maps an import that changed the line (lineChanged) to the
+// imports of its line whose status shows a wrong place, the first
+// lineFixBatch of them, so that their turns are counted again. The cache
+// holds the change when this runs.
 func (r *ProfileImportReconciler) placesToFix(ctx context.Context, o client.Object) []reconcile.Request {
 	moved, ok := o.(*importsv1alpha1.ProfileImport)
 	if !ok {

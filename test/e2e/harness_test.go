@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 
 // binary is the path of one of the repository's commands, built once per
 // run as the Makefile builds them ("." is the manager).
-func binary(t *testing.T, name string) string {
+func binary(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		if buildDir, buildErr = os.MkdirTemp("", "localytics-e2e-"); buildErr != nil {
@@ -73,7 +73,7 @@ func binary(t *testing.T, name string) string {
 // needsControlPlane skips the test, under -short or when the control plane
 // (and, with store, the object store) has not been built, and returns where
 // the control plane's binaries are.
-func needsControlPlane(t *testing.T, store bool) string {
+func needsControlPlane(t testing.TB, store bool) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: starts a control plane, and for most tests the simulator and the operator")
@@ -98,14 +98,14 @@ func needsControlPlane(t *testing.T, store bool) string {
 // cluster is a running control plane, and the kubectl that drives it as a
 // cluster admin.
 type cluster struct {
-	t          *testing.T
+	t          testing.TB
 	kubeconfig string
 	cacheDir   string
 	kubectlBin string
 }
 
 // startCluster starts a control plane with the operator's CRDs.
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	needsControlPlane(t, true)
 	return startControlPlane(t, nil)
@@ -114,7 +114,7 @@ func startCluster(t *testing.T) *cluster {
 // startControlPlane starts etcd and kube-apiserver, configured by configure
 // if given, stopped when the test ends, and writes the kubeconfig of a
 // cluster admin.
-func startControlPlane(t *testing.T, configure func(*envtest.Environment)) *cluster {
+func startControlPlane(t testing.TB, configure func(*envtest.Environment)) *cluster {
 	t.Helper()
 	env, err := testenv.New()
 	if err != nil {
@@ -227,7 +227,7 @@ func (n *namespace) waitReason(object, reason string) {
 }
 
 // startStore starts versitygw, stopped when the test ends.
-func startStore(t *testing.T) *testenv.ObjectStore {
+func startStore(t testing.TB) *testenv.ObjectStore {
 	t.Helper()
 	store, err := testenv.StartObjectStore()
 	if err != nil {
@@ -238,7 +238,7 @@ func startStore(t *testing.T) *testenv.ObjectStore {
 }
 
 // putObject writes an object, making its bucket if need be.
-func putObject(t *testing.T, store *testenv.ObjectStore, bucket, key, content string) {
+func putObject(t testing.TB, store *testenv.ObjectStore, bucket, key, content string) {
 	t.Helper()
 	if err := store.Put(context.Background(), bucket, key, []byte(content)); err != nil {
 		t.Fatalf("putting s3://%s/%s: %v", bucket, key, err)
@@ -265,7 +265,7 @@ type simulator struct {
 // account of every app and org 60, the budgets accountSpec gives its
 // LocalyticsAccounts, jobs that end in half a second, then more flags
 // (the last of a flag given twice wins).
-func startSimulator(t *testing.T, key, secret string, more ...string) *simulator {
+func startSimulator(t testing.TB, key, secret string, more ...string) *simulator {
 	t.Helper()
 	args := append([]string{
 		"--account", key + ":" + secret + ":org=60,app=*",
@@ -311,7 +311,7 @@ func startSimulator(t *testing.T, key, secret string, more ...string) *simulator
 
 // call sends a request to the simulator's own endpoints (/_sim/...) and
 // decodes the JSON answer into v, if given.
-func (s *simulator) call(t *testing.T, method, path string, body any, v any) {
+func (s *simulator) call(t testing.TB, method, path string, body any, v any) {
 	t.Helper()
 	var in io.Reader
 	if body != nil {
@@ -345,37 +345,37 @@ func (s *simulator) call(t *testing.T, method, path string, body any, v any) {
 // simGet decodes what the simulator's own endpoint path answers, in the
 // simulator's own types (internal/localytics/sim): GET /_sim/uploads,
 // /_sim/calls, /_sim/audiences?app_id=, /_sim/profiles?SCOPE.
-func simGet[T any](t *testing.T, s *simulator, path string) T {
+func simGet[T any](t testing.TB, s *simulator, path string) T {
 	t.Helper()
 	var out T
 	s.call(t, http.MethodGet, path, nil, &out)
 	return out
 }
 
-func (s *simulator) uploads(t *testing.T) []sim.UploadRecord {
+func (s *simulator) uploads(t testing.TB) []sim.UploadRecord {
 	t.Helper()
 	return simGet[[]sim.UploadRecord](t, s, "/_sim/uploads")
 }
 
-func (s *simulator) lists(t *testing.T, app string) []sim.AudienceList {
+func (s *simulator) lists(t testing.TB, app string) []sim.AudienceList {
 	t.Helper()
 	return simGet[[]sim.AudienceList](t, s, "/_sim/audiences?app_id="+app)
 }
 
 // profiles are the profiles of one scope, their numbers float64 as JSON
 // decodes them.
-func (s *simulator) profiles(t *testing.T, scope string) map[string]map[string]any {
+func (s *simulator) profiles(t testing.TB, scope string) map[string]map[string]any {
 	t.Helper()
 	return simGet[map[string]map[string]any](t, s, "/_sim/profiles?"+scope)
 }
 
-func (s *simulator) calls(t *testing.T) []sim.CallRecord {
+func (s *simulator) calls(t testing.TB) []sim.CallRecord {
 	t.Helper()
 	return simGet[[]sim.CallRecord](t, s, "/_sim/calls")
 }
 
 // throttled counts the 429s the simulator sent.
-func (s *simulator) throttled(t *testing.T) int {
+func (s *simulator) throttled(t testing.TB) int {
 	t.Helper()
 	var out []json.RawMessage
 	s.call(t, http.MethodGet, "/_sim/throttled", nil, &out)
@@ -384,7 +384,7 @@ func (s *simulator) throttled(t *testing.T) int {
 
 // faults arms the simulator's faults (PUT /_sim/faults), e.g.
 // {"drop_after_accept": 1}.
-func (s *simulator) faults(t *testing.T, faults map[string]any) {
+func (s *simulator) faults(t testing.TB, faults map[string]any) {
 	t.Helper()
 	s.call(t, http.MethodPut, "/_sim/faults", faults, nil)
 }
@@ -392,7 +392,7 @@ func (s *simulator) faults(t *testing.T, faults map[string]any) {
 // manager is the operator's binary, run against a cluster as one process at
 // a time: started, killed and started again with the same flags.
 type manager struct {
-	t       *testing.T
+	t       testing.TB
 	name    string
 	args    []string
 	logPath string
@@ -404,7 +404,7 @@ type manager struct {
 
 // startManager starts the operator with args besides the kubeconfig, the
 // disabled metrics and probes ports and JSON logs.
-func startManager(t *testing.T, c *cluster, name string, args ...string) *manager {
+func startManager(t testing.TB, c *cluster, name string, args ...string) *manager {
 	t.Helper()
 	m := &manager{
 		t: t, name: name,
@@ -539,7 +539,7 @@ func (m *manager) running() bool {
 }
 
 // logTail prints the last lines of a process's log.
-func logTail(t *testing.T, name, path string, lines int) {
+func logTail(t testing.TB, name, path string, lines int) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Logf("%s's log: %v", name, err)
