@@ -177,12 +177,18 @@ func (r *ProfileImportReconciler) waitingImports(ctx context.Context, namespace,
 	var requests []reconcile.Request
 	for i := range imports.Items {
 		pi := &imports.Items[i]
-		if pi.Status.ActivityID != "" || isTerminal(pi) || (skipInvalid && pi.Status.Phase == importsv1alpha1.PhaseInvalid) {
-			continue
+		if notUploaded(pi, skipInvalid) {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pi)})
 		}
-		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pi)})
 	}
 	return requests
+}
+
+// notUploaded tells an import that has not uploaded yet, and so may wait
+// for its account or its source; with skipInvalid, not one whose file was
+// refused (that waits for its file only).
+func notUploaded(pi *importsv1alpha1.ProfileImport, skipInvalid bool) bool {
+	return pi.Status.ActivityID == "" && (!skipInvalid || pi.Status.Phase != importsv1alpha1.PhaseInvalid)
 }
 
 // accountChanged passes the account changes every waiting import may wait

@@ -171,7 +171,7 @@ func (r *ProfileImportReconciler) importsForFreedSlots(ctx context.Context, o cl
 	var line []*importsv1alpha1.ProfileImport
 	for _, pi := range imports {
 		switch {
-		case pi.Status.ActivityID != "" || isTerminal(pi) || pi.Status.Phase == importsv1alpha1.PhaseInvalid:
+		case !notUploaded(pi, true):
 		case waitsForSlot(pi):
 			line = append(line, pi)
 		default:

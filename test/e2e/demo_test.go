@@ -32,7 +32,7 @@ func TestDemo(t *testing.T) {
 	assets := needsControlPlane(t, true)
 	store, err := testenv.VersityGW()
 	if err != nil {
-		t.Skipf("no object store binary (run 'make object-store'): %v", err)
+		t.Fatal(err) // needsControlPlane found it
 	}
 
 	root := testenv.RepoRoot()
