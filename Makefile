@@ -88,6 +88,14 @@ bench: control-plane object-store ## Run the validation, upload and object-store
 	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/... ./internal/source/
 	hack/bench-upload.sh
 
+.PHONY: bench-packing
+bench-packing: control-plane object-store ## 1,000 small ProfileImports of one scope packed into few uploads, against imports travelling alone (PACK_IMPORTS, PACK_ALONE_IMPORTS; see docs/benchmarks.md).
+	go test -run '^$$' -bench BenchmarkPacking -benchtime 1x -timeout 3h ./test/e2e/
+
+.PHONY: bench-budget
+bench-budget: control-plane object-store ## 100 imports travelling alone on a budget of 10 per 10s: the share of the slots used, never over (BUDGET_IMPORTS; see docs/benchmarks.md).
+	go test -run '^$$' -bench BenchmarkBudgetUse -benchtime 1x -timeout 2h ./test/e2e/
+
 .PHONY: bench-scale
 bench-scale: control-plane object-store ## One operator under 2,000 ProfileImports and 500 AudienceLists, then a line of 300 (SCALE_IMPORTS, SCALE_LISTS, SCALE_QUEUED; see docs/benchmarks.md).
 	go test -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 3h ./test/e2e/

@@ -11,10 +11,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -228,6 +230,18 @@ func newFrame[T client.Object, S any](k kind[T, S], c client.Client, o frameOpti
 // again: every kind's controller watches it.
 func (f *frame[T, S]) woken() source.Source {
 	return source.Channel(f.shares.wake, &handler.EnqueueRequestForObject{})
+}
+
+// wake asks for a reconcile of the object with key soon, through woken: for
+// an object another's reconcile wrote the status of, which its own watch
+// does not pass. A full channel drops the wish; the object's own requeue
+// brings it back.
+func (f *frame[T, S]) wake(key types.NamespacedName) {
+	select {
+	case f.shares.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}}:
+	default:
+	}
 }
 
 // Reconcile implements reconcile.Reconciler.

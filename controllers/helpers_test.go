@@ -65,6 +65,9 @@ func newAccount(namespace string, mutate ...func(*importsv1alpha1.LocalyticsAcco
 		Spec: importsv1alpha1.LocalyticsAccountSpec{
 			SecretRef: importsv1alpha1.LocalObjectReference{Name: secretName},
 			Endpoint:  simServer.URL,
+			// No quiet period: an import's upload goes at once, as the
+			// specs of single imports expect; the packing specs set one.
+			Gathering: importsv1alpha1.Gathering{QuietPeriod: &metav1.Duration{}},
 		},
 	}
 	for _, m := range mutate {

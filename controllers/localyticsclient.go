@@ -204,6 +204,7 @@ func (f *LocalyticsClients) For(account *importsv1alpha1.LocalyticsAccount, cred
 		localytics.WithHTTPClient(f.httpClient),
 		localytics.WithBudgets(f.budgets),
 		localytics.WithLimits(limitsOf(account.Spec.Limits)),
+		localytics.WithMaxUploadBytes(uploadBytesOf(account.Spec.Limits)),
 	}, f.options...)
 	c, err := localytics.New(endpoint, creds, opts...)
 	if err != nil {
@@ -239,6 +240,28 @@ func limitsOf(spec importsv1alpha1.AccountLimits) localytics.Limits {
 	set(&limits.ProfileStatus, spec.ProfileStatus)
 	set(&limits.AudienceCalls, spec.AudienceCalls)
 	return limits
+}
+
+// uploadBytesOf is the largest body of one profile upload of an account:
+// its spec.limits.maxUploadBytes, the vendor's 100 MB when unset.
+func uploadBytesOf(spec importsv1alpha1.AccountLimits) int64 {
+	if spec.MaxUploadBytes > 0 {
+		return spec.MaxUploadBytes
+	}
+	return maxUploadBytes
+}
+
+// gatheringOf is how long an account's uploads wait for more imports: the
+// quiet period after the newest, and the most after the first.
+func gatheringOf(spec importsv1alpha1.Gathering) (quiet, maxWait time.Duration) {
+	quiet, maxWait = defaultQuietPeriod, defaultMaxGather
+	if spec.QuietPeriod != nil && spec.QuietPeriod.Duration >= 0 {
+		quiet = spec.QuietPeriod.Duration
+	}
+	if spec.MaxWait != nil && spec.MaxWait.Duration >= 0 {
+		maxWait = spec.MaxWait.Duration
+	}
+	return quiet, maxWait
 }
 
 // errEndpointNotAllowed refuses a client of an endpoint the allowlist lacks.

@@ -15,6 +15,23 @@ import (
 const maxUploadBytes = localytics.DefaultMaxUploadBytes
 
 const (
+	// maxImportsPerUpload bounds the imports one upload carries: the
+	// carrier writes each one's intent before the upload and its outcome
+	// after, so it bounds the writes of one reconcile.
+	maxImportsPerUpload = 500
+
+	// defaultQuietPeriod and defaultMaxGather bound the wait of an upload
+	// for more imports to share it (spec.gathering of an account).
+	defaultQuietPeriod = 10 * time.Second
+	defaultMaxGather   = time.Minute
+
+	// sharedJobTTL is how long the answers about a shared upload's job
+	// (its status, its error log) are kept for the other imports it
+	// carried, which ask about the same job.
+	sharedJobTTL = 10 * time.Minute
+)
+
+const (
 	// defaultBackoffBase and defaultBackoffMax bound the backoff after
 	// transient failures.
 	defaultBackoffBase = time.Second

@@ -77,6 +77,7 @@ type ProfileImportReconciler struct {
 
 	frame    *frame[*importsv1alpha1.ProfileImport, *importScope]
 	accounts accountResolver
+	jobs     sharedJobs
 }
 
 // SetupWithManager registers the controller, its indexes and its watches.

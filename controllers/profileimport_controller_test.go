@@ -78,13 +78,13 @@ func readyImportAccount(s *importSim, window time.Duration) string {
 
 // readyAccountIn creates the account of the simulator in namespace, whose
 // Secret exists, and waits until it is Ready.
-func (s *importSim) readyAccountIn(ns string, window time.Duration) {
+func (s *importSim) readyAccountIn(ns string, window time.Duration, mutate ...func(*importsv1alpha1.LocalyticsAccount)) {
 	GinkgoHelper()
-	account := createAccount(ns, func(a *importsv1alpha1.LocalyticsAccount) {
+	account := createAccount(ns, append([]func(*importsv1alpha1.LocalyticsAccount){func(a *importsv1alpha1.LocalyticsAccount) {
 		a.Spec.Endpoint = s.url
 		a.Spec.Limits.ProfileUploads = &importsv1alpha1.RateLimit{Count: 10, Window: metav1.Duration{Duration: window}}
 		a.Spec.Limits.ProfileStatus = &importsv1alpha1.RateLimit{Count: 600, Window: metav1.Duration{Duration: time.Minute}}
-	})
+	}}, mutate...)...)
 	eventuallyCondition(account, importsv1alpha1.ConditionReady, metav1.ConditionTrue, controllers.ReasonCredentialsVerified)
 }
 
@@ -558,9 +558,11 @@ var _ = Describe("ProfileImport", Ordered, ContinueOnFailure, func() {
 		const window = 20 * time.Second
 		s := newImportSim(window)
 		ns := readyImportAccount(s, window)
+		// Each travels alone: the line of uploads is then the line of imports.
+		alone := func(pi *importsv1alpha1.ProfileImport) { pi.Spec.Packing = importsv1alpha1.PackingNever }
 		create := func(name string) *importsv1alpha1.ProfileImport {
 			createFileConfigMap(ns, name, "profiles", fmt.Sprintf(`{"customer_id":%q,"changes":[{"op":"assign","attr":"n","value":1}]}`+"\n", name))
-			return createImport(ns, name, name)
+			return createImport(ns, name, name, alone)
 		}
 		By("taking the window's 10 slots")
 		var fillers []*importsv1alpha1.ProfileImport
@@ -577,7 +579,7 @@ var _ = Describe("ProfileImport", Ordered, ContinueOnFailure, func() {
 			createFileConfigMap(ns, name, "profiles", fmt.Sprintf(`{"customer_id":%q,"changes":[{"op":"assign","attr":"n","value":1}]}`+"\n", name))
 		}
 		for i := range 12 {
-			line = append(line, createImport(ns, fmt.Sprintf("line-%02d", i), fmt.Sprintf("line-%02d", i)))
+			line = append(line, createImport(ns, fmt.Sprintf("line-%02d", i), fmt.Sprintf("line-%02d", i), alone))
 		}
 		Eventually(func(g Gomega) {
 			var prev time.Time

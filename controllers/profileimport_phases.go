@@ -36,6 +36,11 @@ func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *import
 	if pi.Status.ActivityID != "" {
 		return nil
 	}
+	if _, carried := r.carriedUntil(pi); carried {
+		// Its lines are in another import's upload: the status keeps
+		// describing the file they came from until the outcome is known.
+		return nil
+	}
 	if pi.Status.Phase == "" {
 		pi.Status.Phase = importsv1alpha1.PhasePending
 	}
@@ -259,6 +264,11 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		}
 		pi.Status.UploadRefusal = nil // the file or the spec changed
 	}
+	if deadline, carried := r.carriedUntil(pi); carried && st.now.Before(deadline) {
+		// The carrier writes the outcome here, and wakes this import.
+		pi.Status.Phase = importsv1alpha1.PhaseUploading
+		return waiting(ReasonSharedUpload, deadline, nil, "travelling in the upload of ProfileImport %q", pi.Status.SharedUpload.Carrier)
+	}
 	attempt, err := r.planUpload(ctx, st)
 	if err != nil {
 		return err
@@ -273,20 +283,13 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	}
 	ledgerClient := ledger.Uncached(r.APIReader, r.Client)
 	now := r.Clock.Now()
-	// Imports take the slots in the order they were created: one whose
-	// turn has not come waits for it without trying the ledger. A slot it
-	// holds already (a reconcile cut short after the reservation) is its.
-	place := -1
-	if limit := ledger.UploadLimitOf(st.account.Spec.Limits); !slot.HeldIn(ledger.Prune(st.account.Status.UploadLedger, limit, now)) {
-		if place, err = r.placeInQueue(ctx, pi); err != nil {
-			return err
-		}
-		if turn := ledger.Turn(st.account.Status.UploadLedger, limit, now, place); turn.After(now) {
-			r.markQueued(st, turn, place)
-			return waiting(ReasonQuotaExhausted, turn, nil,
-				"waiting for a profile upload slot of LocalyticsAccount %q: %d imports are before this one in line; status.nextUploadSlot says when its turn comes",
-				st.account.Name, place)
-		}
+	line, err := r.awaitTurn(ctx, st, slot, now)
+	if err != nil {
+		return err
+	}
+	var candidates []*importsv1alpha1.ProfileImport
+	if line.carrier(pi) && attempt.previous == nil && packable(pi) {
+		candidates = line.pack.imports[1:]
 	}
 	// Until it is recorded as sent, the slot holds the upload's deadline.
 	reservation, err := ledger.Reserve(ctx, ledgerClient, accountKey, slot, now, now.Add(r.UploadTimeout))
@@ -305,7 +308,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	}
 	if err != nil {
 		if noSlot, ok := ledger.IsNoSlot(err); ok {
-			r.markQueued(st, noSlot.NextSlot, place)
+			r.markQueued(st, noSlot.NextSlot, line.place)
 			return waiting(ReasonQuotaExhausted, noSlot.NextSlot, err,
 				"waiting for a profile upload slot of LocalyticsAccount %q: every slot of its window is taken; status.nextUploadSlot says when one opens",
 				st.account.Name)
@@ -316,7 +319,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	// uses the key without the ledger: the budget then says when to come.
 	if wait := budgetWait(st.api, localytics.BudgetProfileUploads, r.Clock); wait > 0 {
 		next := r.Clock.Now().Add(wait)
-		r.markQueued(st, next, place)
+		r.markQueued(st, next, line.place)
 		return waiting(ReasonRateLimited, next, nil, "waiting for the profile upload budget of LocalyticsAccount %q", st.account.Name)
 	}
 
@@ -350,9 +353,14 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		StartedAt:     metav1.Time{Time: attempt.startedAt},
 		Attempt:       attempt.number,
 	}
+	pi.Status.SharedUpload = nil
+	if len(candidates) > 0 {
+		pi.Status.SharedUpload = &importsv1alpha1.SharedUpload{Carrier: pi.Name, FirstLine: 1, Lines: st.report.ValidLines}
+	}
 	pi.Status.Phase = importsv1alpha1.PhaseUploading
 	pi.Status.NextUploadSlot, pi.Status.QueuePosition = nil, 0
 	if err := st.saveStatus(ctx, true); err != nil {
+		releaseSlot()
 		return err
 	}
 	if attempt.consumesAnnotation {
@@ -362,46 +370,135 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 			return err
 		}
 	}
+	// Each import the upload carries holds its intent before anything is
+	// sent, as this one does.
+	members := r.claimMembers(uploadCtx, pi, candidates, st.report.ValidLines+1)
+	if len(members) == 0 {
+		pi.Status.SharedUpload = nil
+	}
 
 	// The digest is reconcileSource's, of this very revision: the upload
 	// checks every line again (and drops invalid ones in SkipInvalid mode)
 	// but does not hash the bytes again.
 	content := importfile.NewReader(file, importfile.Format(formatOf(pi)), importfile.Mode(validationOf(pi)),
 		importfile.WithoutDigest())
+	body := &packBody{ctx: uploadCtx, r: r, first: content, members: members}
+	defer func() { _ = body.Close() }()
 	activityID, err := st.api.UploadProfiles(uploadCtx, localytics.ProfileUpload{
 		Scope:  scopeOf(pi),
 		Format: localytics.ProfileFormat(formatOf(pi)),
-		File:   localytics.UploadFile{Content: content},
+		File:   localytics.UploadFile{Content: body},
 	})
-	sentAt := r.Clock.Now()
 	// What the answer says is recorded on one context of its own, whatever
 	// becomes of the reconcile's: see saveResult.
 	recordCtx, cancelRecord := recordContext(ctx)
 	defer cancelRecord()
+	out := outbound{attempt: attempt, slot: slot, accountKey: accountKey, ledgerClient: ledgerClient, members: members,
+		content: content, description: file.Description, releaseSlot: releaseSlot, sentAt: r.Clock.Now()}
+	return r.recordAnswer(recordCtx, st, out, activityID, err)
+}
 
+// awaitTurn puts the import in its account's line and says whether its
+// upload may go now: uploads take the slots in the order of their first
+// import, and the imports of one scope travel together in line order
+// (uploadpack.go). One whose upload's turn has not come waits for it without
+// trying the ledger; one that travels in another's upload waits for it; a
+// carrier whose turn came gathers first. A slot held already (a reconcile
+// cut short after the reservation) is the carrier's, and goes now.
+func (r *ProfileImportReconciler) awaitTurn(ctx context.Context, st *importScope, slot ledger.Slot, now time.Time) (lineUp, error) {
+	pi := st.obj
+	limit := ledger.UploadLimitOf(st.account.Spec.Limits)
+	line, imports, err := r.lineUpOf(ctx, pi, uploadBytesOf(st.account.Spec.Limits))
+	if err != nil || slot.HeldIn(ledger.Prune(st.account.Status.UploadLedger, limit, now)) {
+		return line, err
+	}
+	if turn := ledger.Turn(st.account.Status.UploadLedger, limit, now, line.turn); turn.After(now) {
+		r.markQueued(st, turn, line.place)
+		return line, waiting(ReasonQuotaExhausted, turn, nil,
+			"waiting for a profile upload slot of LocalyticsAccount %q: %d imports are before this one in line; status.nextUploadSlot says when its turn comes",
+			st.account.Name, line.place)
+	}
+	if !line.carrier(pi) {
+		_, maxWait := gatheringOf(st.account.Spec.Gathering)
+		r.markQueued(st, now, line.place)
+		return line, waiting(ReasonQuotaExhausted, now.Add(maxWait+r.UploadTimeout), nil,
+			"waiting to travel in the upload of ProfileImport %q, which has its turn", line.pack.imports[0].Name)
+	}
+	if until := gatherUntil(pi, imports, st.account.Spec.Gathering); until.After(now) {
+		r.markGathering(st, until, line.place)
+		return line, waiting(ReasonGathering, until, nil,
+			"gathering the imports of its scope that arrive within the quiet period, to send them in one upload; "+
+				"status.nextUploadSlot says when it is sent")
+	}
+	return line, nil
+}
+
+// carriedUntil tells an import that travels in another import's upload
+// whose outcome is not written yet, and until when that upload may still
+// be under way: its intent was written after the body's deadline started,
+// and the carrier writes the outcomes within recordTimeout after it.
+// Past it, the outcome is unknown, and the import decides for itself.
+func (r *ProfileImportReconciler) carriedUntil(pi *importsv1alpha1.ProfileImport) (time.Time, bool) {
+	intent, shared := pi.Status.UploadIntent, pi.Status.SharedUpload
+	if intent == nil || shared == nil || shared.Carrier == pi.Name || intent.EndedAt != nil {
+		return time.Time{}, false
+	}
+	return intent.StartedAt.Add(r.UploadTimeout + recordTimeout), true
+}
+
+// outbound is an upload that was sent: what recording its answer needs.
+type outbound struct {
+	attempt      uploadAttempt
+	slot         ledger.Slot
+	accountKey   types.NamespacedName
+	ledgerClient ledger.Client
+	// members are the imports it carried besides the carrier.
+	members     []*importsv1alpha1.ProfileImport
+	content     *importfile.Reader
+	description string
+	releaseSlot func()
+	sentAt      time.Time
+}
+
+// recordAnswer records what Localytics answered to an upload (err its
+// failure) on the carrier and on every import it carried. recordCtx is the
+// upload's record context.
+func (r *ProfileImportReconciler) recordAnswer(recordCtx context.Context, st *importScope, out outbound, activityID string, err error) error {
+	pi := st.obj
 	switch {
 	case err == nil:
-		recordUpload(accountKey.String(), uploadAccepted)
+		recordUpload(out.accountKey.String(), uploadAccepted)
 		pi.Status.ActivityID = activityID
-		pi.Status.SubmittedAt = &metav1.Time{Time: sentAt}
+		pi.Status.SubmittedAt = &metav1.Time{Time: out.sentAt}
 		pi.Status.UploadIntent = nil
 		pi.Status.Phase = importsv1alpha1.PhaseProcessing
-		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines)
-		if err := st.saveResult(recordCtx, "activityID", activityID); err != nil {
-			return err
+		if pi.Status.SharedUpload != nil {
+			pi.Status.SharedUpload.Imports = int32(1 + len(out.members))
 		}
-		r.recordSent(recordCtx, st, ledgerClient, accountKey, slot, sentAt)
+		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines, "imports", 1+len(out.members))
+		saveErr := st.saveResult(recordCtx, "activityID", activityID)
+		r.settleMembers(recordCtx, pi, out.members, sent(activityID, out.sentAt, 1+len(out.members)))
+		if saveErr != nil {
+			return saveErr
+		}
+		r.recordSent(recordCtx, st, out.ledgerClient, out.accountKey, out.slot, out.sentAt)
+		if len(out.members) > 0 {
+			r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
+				"Uploaded %d lines to Localytics with %d other imports; activity %s", out.content.Report().ValidLines, len(out.members), activityID)
+			return nil
+		}
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
-			"Uploaded %d lines to Localytics; activity %s", content.Report().ValidLines, activityID)
+			"Uploaded %d lines to Localytics; activity %s", out.content.Report().ValidLines, activityID)
 		return nil
 
 	case localytics.IsUnknownOutcome(err):
-		recordUpload(accountKey.String(), uploadUnknown)
-		pi.Status.UploadIntent.EndedAt = &metav1.Time{Time: sentAt}
+		recordUpload(out.accountKey.String(), uploadUnknown)
+		pi.Status.UploadIntent.EndedAt = &metav1.Time{Time: out.sentAt}
 		// Recorded at once: lost, a retry would wait for the upload's deadline.
 		_ = st.saveResult(recordCtx, "outcome", "unknown", "digest", st.report.Digest)
+		r.settleMembers(recordCtx, pi, out.members, lost(out.sentAt))
 		// The vendor counted the upload, whatever happened to the answer.
-		r.recordSent(recordCtx, st, ledgerClient, accountKey, slot, sentAt)
+		r.recordSent(recordCtx, st, out.ledgerClient, out.accountKey, out.slot, out.sentAt)
 		st.log.Info("upload of unknown outcome", "digest", st.report.Digest, "error", err.Error())
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, ReasonUploadOutcomeUnknown, "Upload",
 			"The connection was lost after the file was sent: Localytics may or may not have accepted it")
@@ -415,14 +512,16 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		// Nothing was accepted: the server refused the file, or it was
 		// never sent. The intent of an earlier attempt of unknown outcome
 		// stays, so that what is known about it is not forgotten.
-		recordUpload(accountKey.String(), uploadRefused)
-		pi.Status.UploadIntent = attempt.previous
-		if attempt.previous == nil {
+		recordUpload(out.accountKey.String(), uploadRefused)
+		pi.Status.UploadIntent, pi.Status.SharedUpload = out.attempt.previous, nil
+		if out.attempt.previous == nil {
 			pi.Status.Phase = importsv1alpha1.PhaseQueued
 		}
-		if failure := fileFailure(err, file.Description); failure != nil {
+		if failure := fileFailure(err, out.description); failure != nil {
 			// The request was abandoned before its body was complete. The
-			// slot stays taken, in case the vendor counted the request anyway.
+			// slot stays taken, in case the vendor counted the request
+			// anyway; the imports it carried wait in line again.
+			r.settleMembers(recordCtx, pi, out.members, notSent)
 			return failure
 		}
 		if code, refused := refusal(err); refused {
@@ -432,12 +531,14 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 			}
 			// Recorded at once: lost, the refused file would be sent again.
 			_ = st.saveResult(recordCtx, "refusal", code, "digest", st.report.Digest)
+			r.settleMembers(recordCtx, pi, out.members, refusedWith(code))
 			return refusedUpload(code)
 		}
+		r.settleMembers(recordCtx, pi, out.members, notSent)
 		switch {
 		case errors.Is(err, localytics.ErrInvalidRequest):
 			// Refused before it was sent: the slot is free again.
-			releaseSlot()
+			out.releaseSlot()
 			if localytics.IsFileTooLarge(err) {
 				return stalled(ReasonFileTooLarge, err, "Localytics refuses files over %d bytes", maxUploadBytes)
 			}
@@ -548,6 +649,13 @@ func (r *ProfileImportReconciler) markQueued(st *importScope, next time.Time, pl
 	}
 }
 
+// markGathering shows that the import's upload has its turn and waits
+// until until for more imports to share it.
+func (r *ProfileImportReconciler) markGathering(st *importScope, until time.Time, place int) {
+	r.markQueued(st, until, place)
+	st.obj.Status.Phase = importsv1alpha1.PhaseGathering
+}
+
 // reconcilePoll asks Localytics for the state of the job, within the
 // status budget, until it ends. A job is first asked about PollMin after its
 // upload.
@@ -564,7 +672,19 @@ func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importS
 	if wait := budgetWait(st.api, localytics.BudgetProfileStatus, r.Clock); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait + jitter.Up(r.PollMin/4)}, nil
 	}
-	job, err := st.api.ProfileJobStatus(ctx, pi.Status.ActivityID)
+	shared := pi.Status.SharedUpload
+	if shared != nil && shared.Imports < 2 {
+		shared = nil // it travelled alone after all
+	}
+	var job localytics.ProfileJob
+	var err error
+	if shared != nil {
+		// The imports of the upload ask about one job: one answer, kept
+		// for half a poll interval, serves them all.
+		job, err = r.jobs.job(ctx, st.api, pi.Status.ActivityID, r.pollInterval(pi, st.now)/2, now)
+	} else {
+		job, err = st.api.ProfileJobStatus(ctx, pi.Status.ActivityID)
+	}
 	if err != nil {
 		if localytics.IsNotFound(err) {
 			return ctrl.Result{}, stalled(ReasonJobNotFound, err, "Localytics does not know the job of this import (status.activityID)")
@@ -580,6 +700,24 @@ func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importS
 		Failed:     job.Stats.Failed,
 		Total:      job.Stats.Total,
 	}
+	unattributed := int64(0)
+	if shared != nil {
+		// The job's counts are of the whole body: this import's are its
+		// own lines', less those the error log lists in their range.
+		var failed errorLog
+		if job.Stats.Failed > 0 {
+			failed = r.jobs.failedLines(ctx, st.api, pi.Status.ActivityID, job.ErrorLogURL, now)
+			if failed.err != nil && !errors.Is(failed.err, localytics.ErrErrorLogNotAllowed) && !errors.Is(failed.err, localytics.ErrErrorLogUnreadable) {
+				return ctrl.Result{}, transient(ReasonAPIUnavailable, failed.err,
+					"the job of the upload this import shared ended with %d failed lines, and its error log, which says whose they are, could not be read; retrying",
+					job.Stats.Failed)
+			}
+			// A log that is missing, refused or cut short names fewer
+			// lines than failed: the rest cannot be told apart.
+			unattributed = max(job.Stats.Failed-int64(len(failed.lines)), 0)
+		}
+		pi.Status.Statistics = sharedStatistics(shared, failed)
+	}
 	pi.Status.ErrorLogURL = job.ErrorLogURL
 	pi.Status.CompletedAt = &metav1.Time{Time: st.now}
 	if job.Status == localytics.JobFailed {
@@ -588,8 +726,13 @@ func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importS
 		return ctrl.Result{}, errJobFailed
 	}
 	pi.Status.Phase = importsv1alpha1.PhaseCompleted
+	if unattributed > 0 {
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventFailedLinesUnattributed, "Poll",
+			"%d failed lines of the upload this import shared are not in its error log (missing, refused or cut short): "+
+				"they may be this import's or another's, and are not counted in status.statistics", unattributed)
+	}
 	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventCompleted, "Poll",
-		"Localytics imported %d profiles of %d lines, %d failed", job.Stats.Successful, job.Stats.Total, job.Stats.Failed)
+		"Localytics imported %d profiles of %d lines, %d failed", pi.Status.Statistics.Successful, pi.Status.Statistics.Total, pi.Status.Statistics.Failed)
 	return ctrl.Result{}, nil
 }
 

@@ -49,6 +49,12 @@ const (
 	ReasonFileTooLarge = "FileTooLarge"
 	// ReasonUploadRefused: the client refused to make the upload (stalled).
 	ReasonUploadRefused = "UploadRefused"
+	// ReasonGathering: the import's upload has its turn and waits a quiet
+	// period for more imports of its scope to share it (phase Gathering).
+	ReasonGathering = "Gathering"
+	// ReasonSharedUpload: the import travels in the upload of another
+	// import of its scope, which records the outcome here.
+	ReasonSharedUpload = "SharedUpload"
 	// ReasonUploadOutcomeUnknown: an upload may or may not have reached
 	// Localytics. Stalled for a file with increment changes until a person
 	// sets the retry annotation; transient otherwise.
@@ -64,6 +70,10 @@ const (
 	EventRetryingUpload = "RetryingUpload"
 	EventCompleted      = "Completed"
 	EventFailed         = "Failed"
+	// EventFailedLinesUnattributed: the error log of a shared upload named
+	// fewer lines than failed, so some failures could not be given to an
+	// import.
+	EventFailedLinesUnattributed = "FailedLinesUnattributed"
 )
 
 const jobProcessingMessage = "Localytics accepted the file and is processing it"

@@ -49,10 +49,13 @@ const (
 )
 
 var (
-	ctx       context.Context
-	env       *envtest.Environment
-	k8sClient client.Client
-	scheme    = runtime.NewScheme()
+	// importReconciler is the manager's, for the specs that ask it what it
+	// would wake.
+	importReconciler *controllers.ProfileImportReconciler
+	ctx              context.Context
+	env              *envtest.Environment
+	k8sClient        client.Client
+	scheme           = runtime.NewScheme()
 
 	simulator *sim.Server
 	simServer *httptest.Server
@@ -155,7 +158,7 @@ var _ = BeforeSuite(func() {
 		BackoffBase: 100 * time.Millisecond,
 		BackoffMax:  time.Second,
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
-	Expect((&controllers.ProfileImportReconciler{
+	importReconciler = &controllers.ProfileImportReconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     importReader,
 		Recorder:      mgr.GetEventRecorder("profileimport-controller"),
@@ -168,7 +171,8 @@ var _ = BeforeSuite(func() {
 		UploadTimeout: 10 * time.Second,
 		SourceOptions: sourceOptions,
 		MaxFileBytes:  importMaxFileBytes,
-	}).SetupWithManager(ctx, mgr)).To(Succeed())
+	}
+	Expect(importReconciler.SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect((&controllers.AudienceListReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),

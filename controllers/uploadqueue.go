@@ -24,17 +24,26 @@ import (
 // can carry.
 
 // waitsForSlot tells an import in line: Queued for a slot of its account
-// (reason QuotaExhausted), with nothing sent and not being deleted. An import
+// (reason QuotaExhausted) or Gathering others to share its upload, with
+// nothing sent and not being deleted. An import
 // stalled (a refused upload, a failed source), waiting for the key's budget
 // with a slot in hand (RateLimited) or for anything else is not in line, and
 // holds no place there.
 func waitsForSlot(pi *importsv1alpha1.ProfileImport) bool {
-	if pi.Status.Phase != importsv1alpha1.PhaseQueued || pi.Status.UploadIntent != nil || pi.Status.ActivityID != "" ||
-		!pi.DeletionTimestamp.IsZero() {
+	if pi.Status.UploadIntent != nil || pi.Status.ActivityID != "" || !pi.DeletionTimestamp.IsZero() {
 		return false
 	}
 	c := meta.FindStatusCondition(pi.Status.Conditions, importsv1alpha1.ConditionReconciling)
-	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonQuotaExhausted
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return false
+	}
+	switch pi.Status.Phase {
+	case importsv1alpha1.PhaseQueued:
+		return c.Reason == ReasonQuotaExhausted
+	case importsv1alpha1.PhaseGathering: // at the head of the line
+		return c.Reason == ReasonGathering
+	}
+	return false
 }
 
 // leaveLine clears the import's place and turn; the upload phase sets them
@@ -64,22 +73,6 @@ func (r *ProfileImportReconciler) importsOfAccountInCache(ctx context.Context, n
 		out[i] = &list.Items[i]
 	}
 	return out, nil
-}
-
-// placeInQueue is pi's place in its account's line (0 the first): the
-// imports in line created before it.
-func (r *ProfileImportReconciler) placeInQueue(ctx context.Context, pi *importsv1alpha1.ProfileImport) (int, error) {
-	imports, err := r.importsOfAccountInCache(ctx, pi.Namespace, pi.Spec.AccountRef.Name)
-	if err != nil {
-		return 0, err
-	}
-	place := 0
-	for _, other := range imports {
-		if other.UID != pi.UID && waitsForSlot(other) && inLineOrder(other, pi) < 0 {
-			place++
-		}
-	}
-	return place, nil
 }
 
 // lineChanged passes the changes of an import that change the turns of the
@@ -153,9 +146,10 @@ func (r *ProfileImportReconciler) importsOfAccount(ctx context.Context, o client
 }
 
 // importsForFreedSlots maps an account whose ledger freed slots to the
-// imports those slots can carry: of the imports in line only the first, as
-// many as there are free slots, and every import that waits for something
-// else. The others sleep until their turn (they requeue for it).
+// imports those slots can carry: of the imports in line the carriers of the
+// first uploads (packsOf), as many as there are free slots, and every
+// import that waits for something else. The others sleep until their turn
+// (they requeue for it), or until their carrier writes their outcome.
 func (r *ProfileImportReconciler) importsForFreedSlots(ctx context.Context, o client.Object) []reconcile.Request {
 	account, ok := o.(*importsv1alpha1.LocalyticsAccount)
 	if !ok {
@@ -179,8 +173,9 @@ func (r *ProfileImportReconciler) importsForFreedSlots(ctx context.Context, o cl
 		}
 	}
 	slices.SortFunc(line, inLineOrder)
-	for _, pi := range line[:min(free, len(line))] {
-		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pi)})
+	packs := packsOf(line, uploadBytesOf(account.Spec.Limits))
+	for _, p := range packs[:min(free, len(packs))] {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p.imports[0])})
 	}
 	return requests
 }

@@ -28,7 +28,10 @@ func TestWaitsForSlot(t *testing.T) {
 		pi   *importsv1alpha1.ProfileImport
 		want bool
 	}{
-		"waiting for a slot":                           {queued(ReasonQuotaExhausted), true},
+		"waiting for a slot": {queued(ReasonQuotaExhausted), true},
+		"gathering others for its upload": {queued(ReasonGathering, func(pi *importsv1alpha1.ProfileImport) {
+			pi.Status.Phase = importsv1alpha1.PhaseGathering
+		}), true},
 		"holding a slot, waiting for the key's budget": {queued(ReasonRateLimited), false},
 		"refused by Localytics, still marked Queued": {queued(ReasonUploadRefused, func(pi *importsv1alpha1.ProfileImport) {
 			pi.Status.Conditions = []metav1.Condition{{Type: importsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: ReasonUploadRefused}}

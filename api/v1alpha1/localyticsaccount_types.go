@@ -54,6 +54,33 @@ type LocalyticsAccountSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Limits AccountLimits `json:"limits,omitempty"`
+	// gathering says how long an upload waits for more imports to share it:
+	// a directory of ProfileImports applied at once arrives over seconds,
+	// and an upload sent at the first would leave the rest for the next
+	// slot. Defaults to a quiet period of 10s bounded by 1m.
+	// +optional
+	// +kubebuilder:default={}
+	Gathering Gathering `json:"gathering,omitempty"`
+}
+
+// Gathering bounds the wait of an upload for more imports of its scope.
+type Gathering struct {
+	// quietPeriod is how long no new ProfileImport of the scope must have
+	// arrived before an upload is sent; 0s sends at once. Defaults to 10s.
+	// +optional
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="quietPeriod may be at most 1h"
+	QuietPeriod *metav1.Duration `json:"quietPeriod,omitempty"`
+	// maxWait bounds the wait, counted from the creation of the upload's
+	// first import, however many keep arriving. Defaults to 1m.
+	// +optional
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="maxWait may be at most 1h"
+	MaxWait *metav1.Duration `json:"maxWait,omitempty"`
 }
 
 // AccountLimits are the budgets of one API key.
@@ -84,6 +111,13 @@ type AccountLimits struct {
 	// +kubebuilder:default=500
 	// +kubebuilder:validation:Minimum=1
 	AudienceListsPerApp int32 `json:"audienceListsPerApp,omitempty"`
+	// maxUploadBytes is the largest body one profile upload may carry.
+	// Imports packed into one upload stay under it. Defaults to
+	// 100000000, Localytics' limit.
+	// +optional
+	// +kubebuilder:default=100000000
+	// +kubebuilder:validation:Minimum=1024
+	MaxUploadBytes int64 `json:"maxUploadBytes,omitempty"`
 }
 
 // RateLimit allows count calls in any sliding window of the given length.

@@ -26,6 +26,18 @@ const (
 	ValidationSkipInvalid ValidationMode = "SkipInvalid"
 )
 
+// Packing says whether an import may share an upload with others.
+// +kubebuilder:validation:Enum=Allowed;Never
+type Packing string
+
+const (
+	// PackingAllowed lets the import travel in one upload with other
+	// imports of its account and scope: the way to spend few slots.
+	PackingAllowed Packing = "Allowed"
+	// PackingNever uploads the import alone, in a slot of its own.
+	PackingNever Packing = "Never"
+)
+
 // AnnotationRetryUnknownUpload, set to "true" by a person, allows the operator
 // to upload again a file whose earlier upload may or may not have reached
 // Localytics. It is needed only for files with increment changes, which a
@@ -74,10 +86,16 @@ type ProfileImportSpec struct {
 	// +optional
 	// +kubebuilder:default=Strict
 	Validation ValidationMode `json:"validation,omitempty"`
+	// packing is Allowed (the default: the import may share one upload with
+	// other JSON imports of its account and scope, which saves upload
+	// slots) or Never (it travels alone). CSV imports always travel alone.
+	// +optional
+	// +kubebuilder:default=Allowed
+	Packing Packing `json:"packing,omitempty"`
 }
 
 // ProfileImportPhase is where a ProfileImport is in its life.
-// +kubebuilder:validation:Enum=Pending;Invalid;Queued;Uploading;Processing;Completed;Failed
+// +kubebuilder:validation:Enum=Pending;Invalid;Queued;Gathering;Uploading;Processing;Completed;Failed
 type ProfileImportPhase string
 
 const (
@@ -87,6 +105,9 @@ const (
 	PhaseInvalid ProfileImportPhase = "Invalid"
 	// PhaseQueued: the file is valid and waits for an upload slot.
 	PhaseQueued ProfileImportPhase = "Queued"
+	// PhaseGathering: the import's upload has its turn and waits a short
+	// quiet period for more imports of its scope to share it.
+	PhaseGathering ProfileImportPhase = "Gathering"
 	// PhaseUploading: an upload slot is reserved and the upload is under way.
 	PhaseUploading ProfileImportPhase = "Uploading"
 	// PhaseProcessing: Localytics accepted the file and runs the job.
@@ -177,6 +198,30 @@ type UploadIntent struct {
 	Attempt int32 `json:"attempt,omitempty"`
 }
 
+// SharedUpload is the upload an import shared with other imports of its
+// account and scope: one body, one slot, one Localytics job.
+type SharedUpload struct {
+	// carrier is the name of the ProfileImport whose slot carried the
+	// upload, the first of it; imports with the same carrier and
+	// activityID shared it.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Carrier string `json:"carrier"`
+	// firstLine is the line of the upload's body where this import's lines
+	// start, 1-based: Localytics' error log numbers the body's lines.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	FirstLine int64 `json:"firstLine"`
+	// lines is how many lines of the body are this import's.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Lines int64 `json:"lines"`
+	// imports is how many imports the upload carried, once it was sent.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Imports int32 `json:"imports,omitempty"`
+}
+
 // ProfileImportStatistics are the counts Localytics reports for a job.
 type ProfileImportStatistics struct {
 	// successful is the number of profiles imported.
@@ -251,6 +296,11 @@ type ProfileImportStatus struct {
 	// +optional
 	UploadIntent *UploadIntent `json:"uploadIntent,omitempty"`
 
+	// sharedUpload is set when the import travels in one upload with other
+	// imports (spec.packing Allowed): which import carried it and where its
+	// lines are in the body. Its statistics are its own lines' counts.
+	// +optional
+	SharedUpload *SharedUpload `json:"sharedUpload,omitempty"`
 	// uploadRefusal records the last upload Localytics refused.
 	// +optional
 	UploadRefusal *UploadRefusal `json:"uploadRefusal,omitempty"`
@@ -303,6 +353,7 @@ type ProfileImportStatus struct {
 // +kubebuilder:printcolumn:name="Activity",type=string,JSONPath=`.status.activityID`
 // +kubebuilder:printcolumn:name="Rows OK",type=integer,JSONPath=`.status.statistics.successful`
 // +kubebuilder:printcolumn:name="Rows Failed",type=integer,JSONPath=`.status.statistics.failed`
+// +kubebuilder:printcolumn:name="Upload",type=string,JSONPath=`.status.sharedUpload.carrier`,description="The import whose upload this one shared, if it shared one"
 // +kubebuilder:printcolumn:name="Next Slot",type=string,JSONPath=`.status.nextUploadSlot`,description="When the next upload slot opens (a time: a date column would show a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Queue",type=integer,JSONPath=`.status.queuePosition`,priority=1

@@ -27,6 +27,8 @@ type Interface interface {
 	UploadProfiles(ctx context.Context, upload ProfileUpload) (activityID string, err error)
 	// ProfileJobStatus (P2) returns the state of a profile import.
 	ProfileJobStatus(ctx context.Context, activityID string) (ProfileJob, error)
+	// FailedLines reads the lines a profile job's error log lists.
+	FailedLines(ctx context.Context, errorLogURL string) (lines []int64, truncated bool, err error)
 	// CreateAudienceList (A1) creates a list from a file and returns the
 	// import's activity id. Not retried once sent: a repeat would create a
 	// second list.

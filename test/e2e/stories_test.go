@@ -42,6 +42,7 @@ func TestUserStories(t *testing.T) {
 			{"ProfileImport of a bad file stalls with the line, and uploads once the file is fixed", storyProfileImportBadFile},
 			{"bad credentials stall the account and wait both kinds; rotating the Secret fixes all", storyBadCredentials},
 			{"ProfileImport waits for a slot, Queued with the next slot, then uploads", storyProfileImportQuota},
+			{"ProfileImports applied together gather and share one upload, which kubectl get pi shows", storyProfileImportPacking},
 			{"ProfileImport of unknown outcome: retried when it cannot count twice, else stalled until the retry annotation", storyProfileImportUnknownOutcome},
 			{"AudienceList created, its source edited, renamed, deleted", storyAudienceListLifecycle},
 			{"AudienceList orphaned, then its list adopted by another", storyAudienceListOrphanAdopt},
@@ -196,6 +197,54 @@ func storyProfileImportQuota(t *testing.T, e *storyEnv) {
 	if times[len(times)-1].Before(slot.Add(-time.Second)) {
 		t.Errorf("the second upload (%v) was sent before the slot its status showed (%v)", times[len(times)-1], slot)
 	}
+}
+
+// storyProfileImportPacking: ProfileImports applied together gather and share one upload, which kubectl get pi shows.
+func storyProfileImportPacking(t *testing.T, e *storyEnv) {
+	ns := e.c.namespace("pi-pack")
+	ns.apply(e.account(e.sim).manifest())
+	var manifest strings.Builder
+	want := map[string]map[string]any{}
+	for i := range 3 {
+		name := fmt.Sprintf("segment-%d", i)
+		customer := fmt.Sprintf("c%d", i)
+		want[customer] = map[string]any{"segment": name}
+		manifest.WriteString(configMap(name, "profiles.jsonl", assign(customer, "segment", name)) + "---\n")
+		manifest.WriteString(profileImport(name, "pi-pack", name, "") + "---\n")
+	}
+	ns.apply(manifest.String())
+	// The account's quiet period is the default, 10s.
+	ns.wait("pi/segment-0", "jsonpath={.status.phase}=Gathering")
+	for i := range 3 {
+		ns.wait(fmt.Sprintf("pi/segment-%d", i), "condition=Ready")
+	}
+	if n := uploadsOf(t, e.sim, "pi-pack"); n != 1 {
+		t.Errorf("%d uploads for three imports applied together, want 1", n)
+	}
+	activity := ns.get("pi/segment-0", "{.status.activityID}")
+	out := ns.kubectl("get", "pi")
+	if !strings.Contains(out, "UPLOAD") {
+		t.Errorf("kubectl get pi has no UPLOAD column:\n%s", out)
+	}
+	for i := range 3 {
+		row := ""
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, fmt.Sprintf("segment-%d ", i)) {
+				row = line
+			}
+		}
+		if !strings.Contains(row, activity) || strings.Count(row, "segment-0") != 1+btoi(i == 0) {
+			t.Errorf("kubectl get pi: segment-%d does not show the shared activity %s and its carrier segment-0:\n%s", i, activity, out)
+		}
+	}
+	expectProfiles(t, e.sim, "app_id=pi-pack", want)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // storyProfileImportUnknownOutcome: ProfileImport of unknown outcome: retried when it cannot count twice, else stalled until the retry annotation.

@@ -176,6 +176,8 @@ var _ = It("never lets two managers sharing one account exceed its upload budget
 				Source: importsv1alpha1.Source{ConfigMapRef: &importsv1alpha1.ConfigMapKeyReference{
 					Name: name, Key: "profiles",
 				}},
+				// Each takes a slot of its own: the budget is what is tested.
+				Packing: importsv1alpha1.PackingNever,
 			},
 		})).To(Succeed())
 	}
