@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +67,14 @@ type LocalyticsAccountReconciler struct {
 // accountScope is what the phases of one account reconcile share.
 type accountScope struct {
 	*objectScope[*importsv1alpha1.LocalyticsAccount]
+	// keyHash is ledger.HashOf the API key, set once the credentials were
+	// read.
+	keyHash string
 }
+
+// accountKeyHashIndex indexes accounts by status.keyHash, the name of their
+// key's UploadLedger.
+const accountKeyHashIndex = ".status.keyHash"
 
 // SetupWithManager registers the controller, its index and its watches.
 //
@@ -87,9 +95,9 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 		},
 		// Nothing outside the cluster belongs to an account: no finalizer.
 		phases: []phase[*accountScope]{
+			r.reconcileCredentials,
 			r.reconcileBudget,
 			r.reconcileAudienceLists,
-			r.reconcileCredentials,
 		},
 		summarize: func(s *accountScope) summary {
 			return summary{ready: true, reason: ReasonCredentialsVerified, message: fmt.Sprintf(
@@ -116,11 +124,20 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 		}); err != nil {
 		return err
 	}
-	// Status changes are watched too (no generation predicate): a
-	// reservation made by a ProfileImport changes the ledger, and the
-	// account must then requeue for the time that reservation expires.
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &importsv1alpha1.LocalyticsAccount{}, accountKeyHashIndex,
+		func(o client.Object) []string {
+			if h := o.(*importsv1alpha1.LocalyticsAccount).Status.KeyHash; h != "" {
+				return []string{h}
+			}
+			return nil
+		}); err != nil {
+		return err
+	}
+	// A reservation made by a ProfileImport changes the key's ledger: the
+	// accounts of the key show it, and requeue for the time it expires.
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&importsv1alpha1.LocalyticsAccount{}).
+		Watches(&importsv1alpha1.UploadLedger{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfLedger)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
 		// The AudienceList controller's listings change the lists per app.
 		WatchesRawSource(source.Channel(r.Clients.lists.changes, &handler.EnqueueRequestForObject{})).
@@ -133,6 +150,24 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 // Reconcile runs the account's phases on the shared frame.
 func (r *LocalyticsAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return r.frame.Reconcile(ctx, req)
+}
+
+// accountsOfLedger maps a key's UploadLedger to the accounts of the key.
+func (r *LocalyticsAccountReconciler) accountsOfLedger(ctx context.Context, l client.Object) []reconcile.Request {
+	hash, ok := strings.CutPrefix(l.GetName(), importsv1alpha1.UploadLedgerNamePrefix)
+	if !ok {
+		return nil
+	}
+	var accounts importsv1alpha1.LocalyticsAccountList
+	if err := r.List(ctx, &accounts, client.MatchingFields{accountKeyHashIndex: hash}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the accounts of an upload ledger", "uploadLedger", l.GetName())
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(accounts.Items))
+	for i := range accounts.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&accounts.Items[i])})
+	}
+	return requests
 }
 
 // accountsOfSecret maps a Secret to the accounts that name it.

@@ -127,15 +127,22 @@ var _ = Describe("LocalyticsAccount controller", func() {
 		Expect(account.Status.UploadsLeft).To(HaveValue(BeEquivalentTo(2)))
 		probes := statusCalls.Load()
 
+		// The reservations go to the ledger of the account's key; the
+		// account shows it.
+		Expect(account.Status.KeyHash).To(Equal(ledger.HashOf(simKey)))
+		Expect(account.Status.KeyHash).NotTo(ContainSubstring(simKey))
 		store := ledger.Uncached(k8sClient, k8sClient)
+		book := ledger.Book{Name: ledger.NameOf(account.Status.KeyHash), Limit: ledger.UploadLimitOf(account.Spec.Limits)}
 		for _, owner := range []string{"first", "second"} {
-			_, err := ledger.Reserve(ctx, store, key, ledger.Slot{Owner: key.Namespace + "/" + owner, Digest: "sha256:" + owner}, time.Now(), time.Now())
+			_, err := ledger.Reserve(ctx, store, book, ledger.Slot{Owner: key.Namespace + "/" + owner, Digest: "sha256:" + owner}, time.Now(), time.Now())
 			Expect(err).NotTo(HaveOccurred())
 		}
-		full := getAccount(key)
-		Expect(full.Status.UploadsLeft).To(HaveValue(BeEquivalentTo(0)))
-		Expect(full.Status.NextUploadSlot).NotTo(BeNil())
-		Expect(full.Status.UploadLedger).To(HaveLen(2))
+		Eventually(func(g Gomega) {
+			full := getAccount(key)
+			g.Expect(full.Status.UploadsLeft).To(HaveValue(BeEquivalentTo(0)))
+			g.Expect(full.Status.NextUploadSlot).NotTo(BeNil())
+			g.Expect(full.Status.UploadLedger).To(HaveLen(2))
+		}).WithTimeout(5 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
 		// The controller reconciles the changed status without losing a
 		// reservation and without probing the credentials again.
 		Consistently(func(g Gomega) {

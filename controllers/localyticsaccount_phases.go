@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,12 +21,28 @@ import (
 // the key was accepted, 401 or 403 that it was not.
 const probeActivityID = "00000000-0000-0000-0000-000000000000"
 
-// reconcileBudget prunes the upload ledger and shows what it leaves. It
-// comes back when the numbers next change by themselves (the oldest entry
-// leaves the window).
-func (r *LocalyticsAccountReconciler) reconcileBudget(_ context.Context, s *accountScope) (ctrl.Result, error) {
+// reconcileBudget shows the upload ledger of the account's API key, which
+// every account of the key reserves from, counted with this account's
+// limits. An account that kept its own ledger (before ledgers were kept per
+// key) first carries its entries into the key's. It comes back when the
+// numbers next change by themselves (the oldest entry leaves the window).
+func (r *LocalyticsAccountReconciler) reconcileBudget(ctx context.Context, s *accountScope) (ctrl.Result, error) {
 	account := s.obj
-	summary := ledger.Summarize(account.Status.UploadLedger, ledger.UploadLimitOf(account.Spec.Limits), s.now)
+	book := ledger.Book{Name: ledger.NameOf(s.keyHash), Limit: ledger.UploadLimitOf(account.Spec.Limits)}
+	if account.Status.KeyHash != s.keyHash {
+		if account.Status.KeyHash == "" {
+			if err := ledger.Carry(ctx, ledger.Uncached(r.APIReader, r.Client), book, account.Status.UploadLedger, s.now); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		// A new key (the Secret changed): the old key's slots are not its.
+		account.Status.KeyHash = s.keyHash
+	}
+	var keyLedger importsv1alpha1.UploadLedger
+	if err := r.Get(ctx, types.NamespacedName{Name: book.Name}, &keyLedger); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, err
+	}
+	summary := ledger.Summarize(keyLedger.Status.Entries, book.Limit, s.now)
 	ledger.ApplySummary(&account.Status, summary)
 	recordUploadBudget(client.ObjectKeyFromObject(account).String(), summary.Left)
 	return requeueAt(s.now, summary.Refresh), nil
@@ -67,6 +84,7 @@ func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *
 		}
 		return err
 	}
+	s.keyHash = ledger.HashOf(creds.creds.Key)
 	build := func() (*localytics.Client, error) {
 		api, err := r.Clients.For(account, creds.creds)
 		if err != nil {

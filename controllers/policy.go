@@ -20,6 +20,10 @@ const (
 	// after, so it bounds the writes of one reconcile.
 	maxImportsPerUpload = 500
 
+	// memberWriters is how many of the imports of a shared upload the
+	// carrier writes at once, before the upload and after it.
+	memberWriters = 8
+
 	// defaultQuietPeriod and defaultMaxGather bound the wait of an upload
 	// for more imports to share it (spec.gathering of an account).
 	defaultQuietPeriod = 10 * time.Second

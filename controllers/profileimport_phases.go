@@ -275,6 +275,13 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	}
 
 	accountKey := client.ObjectKeyFromObject(st.account)
+	if st.account.Status.KeyHash == "" {
+		// The account controller names the key's ledger once it read the
+		// credentials; an account from before ledgers were kept per key
+		// carries its own entries there first.
+		return transient(ReasonAccountNotReady, nil, "waiting for LocalyticsAccount %q to set up the upload ledger of its API key", st.account.Name)
+	}
+	book := ledger.Book{Name: ledger.NameOf(st.account.Status.KeyHash), Limit: ledger.UploadLimitOf(st.account.Spec.Limits)}
 	slot := ledger.Slot{
 		Owner:   client.ObjectKeyFromObject(pi).String(),
 		UID:     pi.UID,
@@ -292,7 +299,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		candidates = line.pack.imports[1:]
 	}
 	// Until it is recorded as sent, the slot holds the upload's deadline.
-	reservation, err := ledger.Reserve(ctx, ledgerClient, accountKey, slot, now, now.Add(r.UploadTimeout))
+	reservation, err := ledger.Reserve(ctx, ledgerClient, book, slot, now, now.Add(r.UploadTimeout))
 	// releaseSlot gives back a slot whose upload was never sent. A slot
 	// held already may be that of an earlier send abandoned half-way, which
 	// the vendor may have counted: it is kept.
@@ -302,7 +309,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		}
 		releaseCtx, cancel := recordContext(ctx)
 		defer cancel()
-		if _, err := ledger.Release(releaseCtx, ledgerClient, accountKey, slot, r.Clock.Now()); err != nil {
+		if _, err := ledger.Release(releaseCtx, ledgerClient, book, slot, r.Clock.Now()); err != nil {
 			st.log.Error(err, "releasing an unused upload slot")
 		}
 	}
@@ -372,7 +379,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	}
 	// Each import the upload carries holds its intent before anything is
 	// sent, as this one does.
-	members := r.claimMembers(uploadCtx, pi, candidates, st.report.ValidLines+1)
+	members := r.claimMembers(uploadCtx, pi, candidates)
 	if len(members) == 0 {
 		pi.Status.SharedUpload = nil
 	}
@@ -393,7 +400,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	// becomes of the reconcile's: see saveResult.
 	recordCtx, cancelRecord := recordContext(ctx)
 	defer cancelRecord()
-	out := outbound{attempt: attempt, slot: slot, accountKey: accountKey, ledgerClient: ledgerClient, members: members,
+	out := outbound{attempt: attempt, slot: slot, accountKey: accountKey, book: book, ledgerClient: ledgerClient, members: members,
 		content: content, description: file.Description, releaseSlot: releaseSlot, sentAt: r.Clock.Now()}
 	return r.recordAnswer(recordCtx, st, out, activityID, err)
 }
@@ -451,6 +458,7 @@ type outbound struct {
 	attempt      uploadAttempt
 	slot         ledger.Slot
 	accountKey   types.NamespacedName
+	book         ledger.Book
 	ledgerClient ledger.Client
 	// members are the imports it carried besides the carrier.
 	members     []*importsv1alpha1.ProfileImport
@@ -477,11 +485,11 @@ func (r *ProfileImportReconciler) recordAnswer(recordCtx context.Context, st *im
 		}
 		st.log.Info("uploaded", "activityID", activityID, "digest", st.report.Digest, "lines", st.report.ValidLines, "imports", 1+len(out.members))
 		saveErr := st.saveResult(recordCtx, "activityID", activityID)
-		r.settleMembers(recordCtx, pi, out.members, sent(activityID, out.sentAt, 1+len(out.members)))
+		r.settleMembers(recordCtx, pi, out.members, sent(activityID, out.sentAt, firstLines(st.report.ValidLines, out.members)))
 		if saveErr != nil {
 			return saveErr
 		}
-		r.recordSent(recordCtx, st, out.ledgerClient, out.accountKey, out.slot, out.sentAt)
+		r.recordSent(recordCtx, st, out.ledgerClient, out.book, out.slot, out.sentAt)
 		if len(out.members) > 0 {
 			r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
 				"Uploaded %d lines to Localytics with %d other imports; activity %s", out.content.Report().ValidLines, len(out.members), activityID)
@@ -498,7 +506,7 @@ func (r *ProfileImportReconciler) recordAnswer(recordCtx context.Context, st *im
 		_ = st.saveResult(recordCtx, "outcome", "unknown", "digest", st.report.Digest)
 		r.settleMembers(recordCtx, pi, out.members, lost(out.sentAt))
 		// The vendor counted the upload, whatever happened to the answer.
-		r.recordSent(recordCtx, st, out.ledgerClient, out.accountKey, out.slot, out.sentAt)
+		r.recordSent(recordCtx, st, out.ledgerClient, out.book, out.slot, out.sentAt)
 		st.log.Info("upload of unknown outcome", "digest", st.report.Digest, "error", err.Error())
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, ReasonUploadOutcomeUnknown, "Upload",
 			"The connection was lost after the file was sent: Localytics may or may not have accepted it")
@@ -624,9 +632,9 @@ func retryWhy(risky bool) string {
 // it opens again when the vendor's does. A failure only leaves the slot
 // stamped with the upload's deadline, so that it opens late, never early.
 // ctx is the upload's record context.
-func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importScope, c ledger.Client, account types.NamespacedName,
+func (r *ProfileImportReconciler) recordSent(ctx context.Context, st *importScope, c ledger.Client, book ledger.Book,
 	slot ledger.Slot, sentAt time.Time) {
-	if _, err := ledger.RecordSent(ctx, c, account, slot, sentAt); err != nil {
+	if _, err := ledger.RecordSent(ctx, c, book, slot, sentAt); err != nil {
 		st.log.Error(err, "recording the upload time in the ledger")
 	}
 }

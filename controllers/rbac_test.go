@@ -25,11 +25,15 @@ var managerPermissions = map[string][]string{
 	// removed once honoured, and the finalizer of an AudienceList.
 	"imports.localytics.dev/profileimports": {"get", "list", "watch", "patch"},
 	"imports.localytics.dev/audiencelists":  {"get", "list", "watch", "patch"},
-	// Status is patched; the upload ledger is written with an update of the
-	// account's status, whose resourceVersion serialises the reservers.
-	"imports.localytics.dev/localyticsaccounts/status": {"update", "patch"},
+	// Status is patched.
+	"imports.localytics.dev/localyticsaccounts/status": {"patch"},
 	"imports.localytics.dev/profileimports/status":     {"patch"},
 	"imports.localytics.dev/audiencelists/status":      {"patch"},
+	// The upload ledger of a key is created at its first upload and written
+	// with updates of its status, whose resourceVersion serialises the
+	// reservers; never deleted.
+	"imports.localytics.dev/uploadledgers":        {"get", "list", "watch", "create"},
+	"imports.localytics.dev/uploadledgers/status": {"update"},
 	// Only AudienceLists have a finalizer.
 	"imports.localytics.dev/audiencelists/finalizers": {"update"},
 	// Only read: import files and credentials.

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -158,43 +160,73 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // claimMembers writes the intent of the carrier's upload on each import it
-// can carry, in line order, and returns those it wrote it on: an import
-// that changed since the cache saw it (it uploaded, its file changed, it is
-// being deleted) is left out. Each write carries the resourceVersion read,
-// so that an import's own reconcile and the carrier never both send it.
-// firstLine is the body's line where the first member's lines start. ctx is
-// the upload's, whose deadline has started.
-func (r *ProfileImportReconciler) claimMembers(ctx context.Context, carrier *importsv1alpha1.ProfileImport, candidates []*importsv1alpha1.ProfileImport,
-	firstLine int64) []*importsv1alpha1.ProfileImport {
-	var members []*importsv1alpha1.ProfileImport
-	for _, cached := range candidates {
-		fresh := &importsv1alpha1.ProfileImport{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), fresh); err != nil {
-			continue
-		}
-		if !claimable(carrier, cached, fresh) {
-			continue
-		}
-		// A file that changed since it was validated would end the body
-		// half-way: it waits for its own turn, validated again.
-		if revision, err := source.Revision(ctx, r.APIReader, fresh.Namespace, fresh.Spec.Source, r.SourceOptions); err != nil ||
-			revision != fresh.Status.SourceRevision {
-			continue
-		}
-		base := fresh.DeepCopy()
-		lines := fresh.Status.Validation.ValidLines
-		// Stamped after the upload's deadline started (see carriedUntil).
-		fresh.Status.UploadIntent = &importsv1alpha1.UploadIntent{ContentDigest: fresh.Status.ContentDigest, StartedAt: metav1.NewTime(r.Clock.Now())}
-		fresh.Status.SharedUpload = &importsv1alpha1.SharedUpload{Carrier: carrier.Name, FirstLine: firstLine, Lines: lines}
-		fresh.Status.Phase = importsv1alpha1.PhaseUploading
-		fresh.Status.NextUploadSlot, fresh.Status.QueuePosition = nil, 0
-		if err := r.Status().Patch(ctx, fresh, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			continue // it changed meanwhile: it decides for itself
-		}
-		members = append(members, fresh)
-		firstLine += lines
+// can carry and returns those it wrote it on, in line order: an import that
+// changed since the cache saw it (it uploaded, its file changed, it is
+// being deleted) is left out. Each write carries the resourceVersion its
+// decision was taken on, so that an import's own reconcile and the carrier
+// never both send it. ctx is the upload's, whose deadline has started.
+func (r *ProfileImportReconciler) claimMembers(ctx context.Context, carrier *importsv1alpha1.ProfileImport,
+	candidates []*importsv1alpha1.ProfileImport) []*importsv1alpha1.ProfileImport {
+	claimed := make([]*importsv1alpha1.ProfileImport, len(candidates))
+	var g errgroup.Group
+	g.SetLimit(memberWriters)
+	for i, cached := range candidates {
+		g.Go(func() error {
+			claimed[i] = r.claim(ctx, carrier, cached)
+			return nil
+		})
 	}
-	return members
+	_ = g.Wait()
+	return slices.DeleteFunc(claimed, func(pi *importsv1alpha1.ProfileImport) bool { return pi == nil })
+}
+
+// firstLines are where the lines of each import of a body start, the
+// members' after the carrier's first lines.
+func firstLines(carrierLines int64, members []*importsv1alpha1.ProfileImport) map[types.UID]int64 {
+	first := make(map[types.UID]int64, len(members))
+	next := carrierLines + 1
+	for _, m := range members {
+		first[m.UID] = next
+		next += m.Status.SharedUpload.Lines
+	}
+	return first
+}
+
+// claim writes the upload's intent on one import, decided on the cache's
+// copy and, if that was behind, once more on the API server's. Nil when the
+// import cannot travel in this upload.
+func (r *ProfileImportReconciler) claim(ctx context.Context, carrier, cached *importsv1alpha1.ProfileImport) *importsv1alpha1.ProfileImport {
+	// A file that changed since it was validated would end the body
+	// half-way: it waits for its own turn, validated again.
+	if revision, err := source.Revision(ctx, r.APIReader, cached.Namespace, cached.Spec.Source, r.SourceOptions); err != nil ||
+		revision != cached.Status.SourceRevision {
+		return nil
+	}
+	pi := cached.DeepCopy()
+	for range 2 {
+		if !claimable(carrier, cached, pi) {
+			return nil
+		}
+		base := pi.DeepCopy()
+		// Stamped after the upload's deadline started (see carriedUntil).
+		pi.Status.UploadIntent = &importsv1alpha1.UploadIntent{ContentDigest: pi.Status.ContentDigest, StartedAt: metav1.NewTime(r.Clock.Now())}
+		pi.Status.SharedUpload = &importsv1alpha1.SharedUpload{Carrier: carrier.Name, Lines: pi.Status.Validation.ValidLines}
+		pi.Status.Phase = importsv1alpha1.PhaseUploading
+		pi.Status.NextUploadSlot, pi.Status.QueuePosition = nil, 0
+		err := r.Status().Patch(ctx, pi, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		if err == nil {
+			return pi
+		}
+		if !apierrors.IsConflict(err) {
+			return nil
+		}
+		// The cache was behind, or the import changed: decide again.
+		pi = &importsv1alpha1.ProfileImport{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), pi); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // claimable tells whether fresh, the API server's copy of cached, may still
@@ -208,34 +240,53 @@ func claimable(carrier, cached, fresh *importsv1alpha1.ProfileImport) bool {
 }
 
 // settleMembers writes what became of the upload on each import it carried
-// (change), and wakes each to go on from there. The write is made on the
-// import's latest version, only while it still holds this upload's intent,
-// and retried like saveResult's: lost, the import would take the upload
-// for one of unknown outcome.
+// (change, given the import as the API server holds it), and
+// wakes each to go on from there. The write is made with the optimistic
+// lock on the import's latest version, only while it still holds this
+// upload's intent, and retried like saveResult's: lost, the import would
+// take the upload for one of unknown outcome.
 func (r *ProfileImportReconciler) settleMembers(ctx context.Context, carrier *importsv1alpha1.ProfileImport, members []*importsv1alpha1.ProfileImport,
 	change func(*importsv1alpha1.ProfileImport)) {
+	var g errgroup.Group
+	g.SetLimit(memberWriters)
 	for _, m := range members {
-		key := client.ObjectKeyFromObject(m)
-		intent := m.Status.UploadIntent
-		err := retryRecord(ctx, func() error {
-			fresh := &importsv1alpha1.ProfileImport{}
+		g.Go(func() error {
+			r.settle(ctx, carrier, m, change)
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+func (r *ProfileImportReconciler) settle(ctx context.Context, carrier, claimed *importsv1alpha1.ProfileImport,
+	change func(*importsv1alpha1.ProfileImport)) {
+	key := client.ObjectKeyFromObject(claimed)
+	intent := claimed.Status.UploadIntent
+	// First on the copy the claim wrote: unless the import changed since,
+	// that saves a read.
+	fresh := claimed.DeepCopy()
+	err := retryRecord(ctx, func() error {
+		if fresh == nil {
+			fresh = &importsv1alpha1.ProfileImport{}
 			if err := r.APIReader.Get(ctx, key, fresh); err != nil {
 				return err
 			}
-			if fresh.UID != m.UID || fresh.Status.UploadIntent == nil || fresh.Status.SharedUpload == nil ||
-				fresh.Status.SharedUpload.Carrier != carrier.Name || !fresh.Status.UploadIntent.StartedAt.Equal(&intent.StartedAt) {
-				return nil // no longer this upload's
-			}
-			base := fresh.DeepCopy()
-			change(fresh)
-			return r.Status().Patch(ctx, fresh, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-		})
-		if err != nil && !apierrors.IsNotFound(err) {
-			ctrl.LoggerFrom(ctx).Info("the outcome of a shared upload could not be recorded on an import it carried",
-				"profileImport", key.String(), "error", err.Error())
 		}
-		r.frame.wake(key)
+		current := fresh
+		fresh = nil // read again on any retry
+		if current.UID != claimed.UID || current.Status.UploadIntent == nil || current.Status.SharedUpload == nil ||
+			current.Status.SharedUpload.Carrier != carrier.Name || !current.Status.UploadIntent.StartedAt.Equal(&intent.StartedAt) {
+			return nil // no longer this upload's
+		}
+		base := current.DeepCopy()
+		change(current)
+		return r.Status().Patch(ctx, current, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		ctrl.LoggerFrom(ctx).Info("the outcome of a shared upload could not be recorded on an import it carried",
+			"profileImport", key.String(), "error", err.Error())
 	}
+	r.frame.wake(key)
 }
 
 // retryRecord runs write until it succeeds, is refused, or ctx ends: a
@@ -261,14 +312,16 @@ func retryRecord(ctx context.Context, write func() error) error {
 	}
 }
 
-// sent marks an import as carried by an upload Localytics accepted.
-func sent(activityID string, at time.Time, imports int) func(*importsv1alpha1.ProfileImport) {
+// sent marks an import as carried by an upload Localytics accepted, with
+// its lines in the body.
+func sent(activityID string, at time.Time, first map[types.UID]int64) func(*importsv1alpha1.ProfileImport) {
 	return func(pi *importsv1alpha1.ProfileImport) {
 		pi.Status.ActivityID = activityID
 		pi.Status.SubmittedAt = &metav1.Time{Time: at}
 		pi.Status.UploadIntent = nil
 		pi.Status.Phase = importsv1alpha1.PhaseProcessing
-		pi.Status.SharedUpload.Imports = int32(imports)
+		pi.Status.SharedUpload.FirstLine = first[pi.UID]
+		pi.Status.SharedUpload.Imports = int32(len(first) + 1)
 	}
 }
 

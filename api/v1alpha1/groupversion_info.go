@@ -28,6 +28,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&LocalyticsAccount{}, &LocalyticsAccountList{},
 		&ProfileImport{}, &ProfileImportList{},
 		&AudienceList{}, &AudienceListList{},
+		&UploadLedger{}, &UploadLedgerList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

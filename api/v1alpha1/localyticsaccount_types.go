@@ -197,16 +197,24 @@ type LocalyticsAccountStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// uploadLedger holds the profile upload slots taken in the current window.
-	// It lives in the status so that every replica and shard reserves from the
-	// same budget through the API server's optimistic concurrency, and a
-	// restart forgets nothing.
+	// uploadLedger shows the profile upload slots taken in the current
+	// window by every account of the API key: a copy of the key's
+	// UploadLedger (status.keyHash), which every replica and shard reserves
+	// from through the API server's optimistic concurrency.
 	// At most 100 entries: no more than the largest upload budget allows.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=100
 	UploadLedger []UploadReservation `json:"uploadLedger,omitempty"`
 
+	// keyHash names the UploadLedger of the account's API key (a keyed
+	// hash of the key, never the key): every account of the key reserves
+	// from it. Set once the credentials were verified; until it is, the
+	// entries of uploadLedger are the account's own, from before ledgers
+	// were kept per key, and are carried into the key's ledger.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	KeyHash string `json:"keyHash,omitempty"`
 	// uploadsLeft is how many profile uploads the current window still allows.
 	// +optional
 	UploadsLeft *int32 `json:"uploadsLeft,omitempty"`

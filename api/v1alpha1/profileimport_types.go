@@ -208,10 +208,11 @@ type SharedUpload struct {
 	// +kubebuilder:validation:MaxLength=253
 	Carrier string `json:"carrier"`
 	// firstLine is the line of the upload's body where this import's lines
-	// start, 1-based: Localytics' error log numbers the body's lines.
-	// +required
+	// start, 1-based: Localytics' error log numbers the body's lines. Set
+	// once the upload was sent.
+	// +optional
 	// +kubebuilder:validation:Minimum=1
-	FirstLine int64 `json:"firstLine"`
+	FirstLine int64 `json:"firstLine,omitempty"`
 	// lines is how many lines of the body are this import's.
 	// +required
 	// +kubebuilder:validation:Minimum=0

@@ -1,6 +1,9 @@
 package ledger
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"time"
 
@@ -137,6 +140,32 @@ func ApplySummary(status *importsv1alpha1.LocalyticsAccountStatus, s Summary) {
 	status.UploadsLeft = &left
 	status.NextUploadSlot = s.NextSlot
 }
+
+// applySummary is ApplySummary for the key's ledger itself.
+func applySummary(status *importsv1alpha1.UploadLedgerStatus, s Summary) {
+	status.Entries = s.InWindow
+	if len(status.Entries) == 0 {
+		status.Entries = nil
+	}
+	left := s.Left
+	status.UploadsLeft = &left
+	status.NextUploadSlot = s.NextSlot
+}
+
+// hashKey keys the hash that names a key's ledger, so that the name is of
+// no use against another system that hashes API keys.
+const hashKey = "imports.localytics.dev/upload-ledger"
+
+// HashOf is the keyed hash of an API key that names its ledger: the key
+// itself is never stored.
+func HashOf(apiKey string) string {
+	mac := hmac.New(sha256.New, []byte(hashKey))
+	mac.Write([]byte(apiKey))
+	return hex.EncodeToString(mac.Sum(nil))[:40]
+}
+
+// NameOf is the name of the UploadLedger of the key whose HashOf is hash.
+func NameOf(hash string) string { return importsv1alpha1.UploadLedgerNamePrefix + hash }
 
 func sortEntries(entries []importsv1alpha1.UploadReservation) {
 	slices.SortStableFunc(entries, func(a, b importsv1alpha1.UploadReservation) int {

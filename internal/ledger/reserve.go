@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,17 +23,35 @@ import (
 type Client interface {
 	client.Reader
 	client.StatusClient
+	Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error
 }
 
 type uncached struct {
 	client.Reader
-	client.StatusClient
+	client.Client
+}
+
+func (u uncached) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return u.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (u uncached) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return u.Reader.List(ctx, list, opts...)
 }
 
 // Uncached combines a reader that goes to the API server (a manager's
-// GetAPIReader) with a client that writes the status subresource.
-func Uncached(reader client.Reader, writer client.StatusClient) Client {
-	return uncached{Reader: reader, StatusClient: writer}
+// GetAPIReader) with a client that creates ledgers and writes their status.
+func Uncached(reader client.Reader, writer client.Client) Client {
+	return uncached{Reader: reader, Client: writer}
+}
+
+// Book is the ledger one reservation is made in: the UploadLedger of the
+// account's API key, and the budget the account declares for the key.
+type Book struct {
+	// Name is the UploadLedger's (NameOf the key's hash).
+	Name string
+	// Limit is the budget the reservation counts the key's slots against.
+	Limit UploadLimit
 }
 
 // conflictBackoff spreads racing reservers out. Each round at least one of
@@ -111,7 +130,7 @@ func (s Slot) entry(t time.Time) importsv1alpha1.UploadReservation {
 	}
 }
 
-// Reservation is an upload slot held in an account's ledger.
+// Reservation is an upload slot held in a key's ledger.
 type Reservation struct {
 	// Time is when the slot was taken (or, after RecordSent, when the upload
 	// was sent); the slot opens again one window later.
@@ -132,7 +151,7 @@ type NoSlotError struct {
 func (e *NoSlotError) Error() string {
 	// NextSlot stays out so that a condition message built from the error
 	// stays the same while the caller waits.
-	return "no profile upload slot is left in the account's window"
+	return "no profile upload slot of the API key is left in its window"
 }
 
 // IsNoSlot reports whether err is a *NoSlotError and returns it.
@@ -142,10 +161,11 @@ func IsNoSlot(err error) (*NoSlotError, bool) {
 	return noSlot, ok
 }
 
-// Reserve takes the profile upload slot s in the ledger of account, at now,
+// Reserve takes the profile upload slot s in the ledger book, at now,
 // for an upload that will be sent by sendBy (its deadline).
 //
-// It re-reads the account, forgets the entries that left the window, and
+// It re-reads the ledger (creating it for a key's first upload), forgets
+// the entries that left the window, and
 //   - returns the slot if it is already held: a reconcile retried after a
 //     crash must not take a second slot for the same upload;
 //   - otherwise takes a new slot if the window allows one;
@@ -158,13 +178,14 @@ func IsNoSlot(err error) (*NoSlotError, bool) {
 // when sendBy is later: its upload was not sent yet.
 //
 // Every write carries the resourceVersion that was read; on a conflict the
-// account is read again and the decision taken again.
-func Reserve(ctx context.Context, c Client, account types.NamespacedName, s Slot, now, sendBy time.Time) (Reservation, error) {
+// ledger is read again and the decision taken again.
+func Reserve(ctx context.Context, c Client, book Book, s Slot, now, sendBy time.Time) (Reservation, error) {
 	if s.Owner == "" {
 		return Reservation{}, errors.New("ledger: a reservation needs an owner")
 	}
 	var res Reservation
-	err := update(ctx, c, account, now, func(entries []importsv1alpha1.UploadReservation, limit UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
+	limit := book.Limit
+	err := update(ctx, c, book, now, func(entries []importsv1alpha1.UploadReservation) ([]importsv1alpha1.UploadReservation, error) {
 		if sendBy.Before(now) {
 			sendBy = now
 		}
@@ -194,9 +215,9 @@ func Reserve(ctx context.Context, c Client, account types.NamespacedName, s Slot
 // replaces the pessimistic stamp of Reserve, so that the slot opens as soon
 // as the vendor's does, and no sooner. It returns false when the slot is not
 // held (it left the window, or was released).
-func RecordSent(ctx context.Context, c Client, account types.NamespacedName, s Slot, sentAt time.Time) (bool, error) {
+func RecordSent(ctx context.Context, c Client, book Book, s Slot, sentAt time.Time) (bool, error) {
 	found := false
-	err := update(ctx, c, account, sentAt, func(entries []importsv1alpha1.UploadReservation, _ UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
+	err := update(ctx, c, book, sentAt, func(entries []importsv1alpha1.UploadReservation) ([]importsv1alpha1.UploadReservation, error) {
 		i := find(entries, s)
 		found = i >= 0
 		at := EntryTime(sentAt)
@@ -213,9 +234,9 @@ func RecordSent(ctx context.Context, c Client, account types.NamespacedName, s S
 // never sent (it was refused before its body went out). It returns false when
 // there was no such slot. Never release a slot whose upload may have reached
 // the vendor: the vendor counts it whatever happened to the answer.
-func Release(ctx context.Context, c Client, account types.NamespacedName, s Slot, now time.Time) (bool, error) {
+func Release(ctx context.Context, c Client, book Book, s Slot, now time.Time) (bool, error) {
 	found := false
-	err := update(ctx, c, account, now, func(entries []importsv1alpha1.UploadReservation, _ UploadLimit) ([]importsv1alpha1.UploadReservation, error) {
+	err := update(ctx, c, book, now, func(entries []importsv1alpha1.UploadReservation) ([]importsv1alpha1.UploadReservation, error) {
 		i := find(entries, s)
 		if found = i >= 0; !found {
 			return nil, nil
@@ -225,34 +246,68 @@ func Release(ctx context.Context, c Client, account types.NamespacedName, s Slot
 	return found, err
 }
 
+// Carry adds to the ledger book the entries an account's status held
+// before ledgers were kept per key (those still in the window, and not in
+// the ledger already), so that an upgrade forgets no slot.
+func Carry(ctx context.Context, c Client, book Book, entries []importsv1alpha1.UploadReservation, now time.Time) error {
+	carried := Prune(entries, book.Limit, now)
+	if len(carried) == 0 {
+		return nil
+	}
+	return update(ctx, c, book, now, func(held []importsv1alpha1.UploadReservation) ([]importsv1alpha1.UploadReservation, error) {
+		added := false
+		for _, e := range carried {
+			if find(held, slotOf(e)) < 0 {
+				held, added = append(held, e), true
+			}
+		}
+		if !added {
+			return nil, nil
+		}
+		return held, nil
+	})
+}
+
+// slotOf is the slot of an entry.
+func slotOf(e importsv1alpha1.UploadReservation) Slot {
+	return Slot{Owner: e.ProfileImport, UID: e.UID, Digest: e.ContentDigest, Attempt: e.Attempt}
+}
+
 // change decides on the pruned entries of a ledger. It returns the new
 // entries to write, or nil to write nothing.
-type change func(entries []importsv1alpha1.UploadReservation, limit UploadLimit) ([]importsv1alpha1.UploadReservation, error)
+type change func(entries []importsv1alpha1.UploadReservation) ([]importsv1alpha1.UploadReservation, error)
 
-// update reads the account, applies a change to its pruned ledger and
-// writes the status with the resourceVersion it read, again from the
-// start on a conflict.
-func update(ctx context.Context, c Client, key types.NamespacedName, now time.Time, decide change) error {
+// update reads the ledger, creating it if the key has none yet, applies a
+// change to its pruned entries and writes its status with the
+// resourceVersion it read, again from the start on a conflict.
+func update(ctx context.Context, c Client, book Book, now time.Time, decide change) error {
 	err := retryOnConflict(conflictBackoff, func() error {
-		var account importsv1alpha1.LocalyticsAccount
-		if err := c.Get(ctx, key, &account); err != nil {
+		var l importsv1alpha1.UploadLedger
+		err := c.Get(ctx, types.NamespacedName{Name: book.Name}, &l)
+		if apierrors.IsNotFound(err) {
+			l = importsv1alpha1.UploadLedger{ObjectMeta: metav1.ObjectMeta{Name: book.Name}}
+			if err = c.Create(ctx, &l); apierrors.IsAlreadyExists(err) {
+				// Another reserver created it first: read it again.
+				return apierrors.NewConflict(importsv1alpha1.GroupVersion.WithResource("uploadledgers").GroupResource(), book.Name, err)
+			}
+		}
+		if err != nil {
 			return err
 		}
-		limit := UploadLimitOf(account.Spec.Limits)
-		entries, err := decide(Prune(account.Status.UploadLedger, limit, now), limit)
+		entries, err := decide(Prune(l.Status.Entries, book.Limit, now))
 		if err != nil || entries == nil {
 			return err
 		}
-		ApplySummary(&account.Status, Summarize(entries, limit, now))
-		// Update, not a patch: it fails with a conflict when the account
+		applySummary(&l.Status, Summarize(entries, book.Limit, now))
+		// Update, not a patch: it fails with a conflict when the ledger
 		// changed since it was read, which is what serialises reservers.
-		return c.Status().Update(ctx, &account)
+		return c.Status().Update(ctx, &l)
 	})
 	if err != nil {
 		if _, ok := IsNoSlot(err); ok {
 			return err
 		}
-		return fmt.Errorf("ledger: updating the upload ledger of account %s: %w", key, err)
+		return fmt.Errorf("ledger: updating the upload ledger %s: %w", book.Name, err)
 	}
 	return nil
 }

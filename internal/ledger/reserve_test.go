@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,29 +62,32 @@ func newClient(g Gomega) client.Client {
 	return c
 }
 
-// newAccount creates a namespace and an account with the given upload limit.
-func newAccount(t *testing.T, g Gomega, c client.Client, limit UploadLimit) types.NamespacedName {
-	t.Helper()
-	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ledger-"}}
-	g.Expect(c.Create(ctx, ns)).To(Succeed())
-	account := &importsv1alpha1.LocalyticsAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "acme"},
-		Spec: importsv1alpha1.LocalyticsAccountSpec{
-			SecretRef: importsv1alpha1.LocalObjectReference{Name: "acme-credentials"},
-			Limits: importsv1alpha1.AccountLimits{ProfileUploads: &importsv1alpha1.RateLimit{
-				Count: int32(limit.Count), Window: metav1.Duration{Duration: limit.Window},
-			}},
-		},
-	}
-	g.Expect(c.Create(ctx, account)).To(Succeed())
-	return client.ObjectKeyFromObject(account)
+// testLedger is the ledger of a key of its own, and a namespace for the
+// imports that reserve from it.
+type testLedger struct {
+	Book
+	Namespace string
 }
 
-func getAccount(g Gomega, c client.Client, key types.NamespacedName) *importsv1alpha1.LocalyticsAccount {
-	var account importsv1alpha1.LocalyticsAccount
-	g.Expect(c.Get(context.Background(), key, &account)).To(Succeed())
-	return &account
+var ledgerSeq atomic.Int64
+
+// newAccount creates a namespace and names a ledger of a new key, with the
+// given upload limit.
+func newAccount(t *testing.T, g Gomega, c client.Client, limit UploadLimit) testLedger {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ledger-"}}
+	g.Expect(c.Create(context.Background(), ns)).To(Succeed())
+	limit.Margin = skewMargin(limit.Window)
+	return testLedger{
+		Book:      Book{Name: NameOf(HashOf(fmt.Sprintf("key-%s-%d", ns.Name, ledgerSeq.Add(1)))), Limit: limit},
+		Namespace: ns.Name,
+	}
+}
+
+func getAccount(g Gomega, c client.Client, key testLedger) *importsv1alpha1.UploadLedger {
+	var l importsv1alpha1.UploadLedger
+	g.Expect(c.Get(context.Background(), types.NamespacedName{Name: key.Name}, &l)).To(Succeed())
+	return &l
 }
 
 func TestReserveRespectsTheCount(t *testing.T) {
@@ -94,12 +98,12 @@ func TestReserveRespectsTheCount(t *testing.T) {
 	now := time.Now()
 
 	for i := range 3 {
-		res, err := Reserve(ctx, c, key, Slot{Owner: fmt.Sprintf("%s/import-%d", key.Namespace, i), Digest: "sha256:file"}, now.Add(time.Duration(i)*time.Minute), now.Add(time.Duration(i)*time.Minute))
+		res, err := Reserve(ctx, c, key.Book, Slot{Owner: fmt.Sprintf("%s/import-%d", key.Namespace, i), Digest: "sha256:file"}, now.Add(time.Duration(i)*time.Minute), now.Add(time.Duration(i)*time.Minute))
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.Existing).To(BeFalse())
 		g.Expect(res.Left).To(BeEquivalentTo(2 - i))
 	}
-	_, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/import-3", Digest: "sha256:file"}, now.Add(3*time.Minute), now.Add(3*time.Minute))
+	_, err := Reserve(ctx, c, key.Book, Slot{Owner: key.Namespace + "/import-3", Digest: "sha256:file"}, now.Add(3*time.Minute), now.Add(3*time.Minute))
 	noSlot, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "got %v", err)
 	opens := now.Add(time.Hour + MaxSkewMargin)
@@ -107,7 +111,7 @@ func TestReserveRespectsTheCount(t *testing.T) {
 	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", opens))
 
 	account := getAccount(g, c, key)
-	g.Expect(account.Status.UploadLedger).To(HaveLen(3))
+	g.Expect(account.Status.Entries).To(HaveLen(3))
 	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
 	g.Expect(account.Status.NextUploadSlot).NotTo(BeNil())
 	g.Expect(account.Status.NextUploadSlot.Time).NotTo(BeTemporally("<", noSlot.NextSlot))
@@ -121,26 +125,26 @@ func TestReserveIsIdempotentPerOwnerAndDigest(t *testing.T) {
 	now := time.Now()
 	owner := key.Namespace + "/profiles"
 
-	first, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now, now)
+	first, err := Reserve(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:one"}, now, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	// A reconcile retried after a crash asks again, later.
-	again, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(time.Minute), now.Add(time.Minute))
+	again, err := Reserve(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(time.Minute), now.Add(time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(again.Existing).To(BeTrue())
 	// Its upload was not sent yet: the slot now holds the later deadline.
 	g.Expect(again.Time).To(BeTemporally("~", first.Time.Add(time.Minute), time.Microsecond))
-	g.Expect(getAccount(g, c, key).Status.UploadLedger).To(HaveLen(1))
+	g.Expect(getAccount(g, c, key).Status.Entries).To(HaveLen(1))
 
 	// The same owner with another file takes another slot.
-	other, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:two"}, now.Add(2*time.Minute), now.Add(2*time.Minute))
+	other, err := Reserve(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:two"}, now.Add(2*time.Minute), now.Add(2*time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(other.Existing).To(BeFalse())
 	account := getAccount(g, c, key)
-	g.Expect(account.Status.UploadLedger).To(HaveLen(2))
+	g.Expect(account.Status.Entries).To(HaveLen(2))
 	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
 
 	// With the window full, the holder of a slot still gets it back.
-	again, err = Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(3*time.Minute), now.Add(3*time.Minute))
+	again, err = Reserve(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:one"}, now.Add(3*time.Minute), now.Add(3*time.Minute))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(again.Existing).To(BeTrue())
 }
@@ -198,16 +202,17 @@ func TestReserveMatchesTheSlotHeld(t *testing.T) {
 			c := newClient(g)
 			key := newAccount(t, g, c, UploadLimit{Count: 3, Window: time.Hour})
 			now := time.Now()
-			account := getAccount(g, c, key)
+			account := &importsv1alpha1.UploadLedger{ObjectMeta: metav1.ObjectMeta{Name: key.Name}}
+			g.Expect(c.Create(ctx, account)).To(Succeed())
 			held := tc.held
 			held.Time = EntryTime(now)
-			account.Status.UploadLedger = []importsv1alpha1.UploadReservation{held}
+			account.Status.Entries = []importsv1alpha1.UploadReservation{held}
 			g.Expect(c.Status().Update(ctx, account)).To(Succeed())
 
-			res, err := Reserve(ctx, c, key, tc.slot, now.Add(time.Minute), now.Add(time.Minute))
+			res, err := Reserve(ctx, c, key.Book, tc.slot, now.Add(time.Minute), now.Add(time.Minute))
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res.Existing).To(Equal(tc.wantExisting))
-			ledger := getAccount(g, c, key).Status.UploadLedger
+			ledger := getAccount(g, c, key).Status.Entries
 			if tc.wantExisting {
 				// Stamped again with the later deadline of the upload not sent yet.
 				g.Expect(res.Time).To(BeTemporally("~", now.Add(time.Minute), time.Microsecond))
@@ -232,19 +237,19 @@ func TestReserveAfterTheWindowExpires(t *testing.T) {
 	key := newAccount(t, g, c, UploadLimit{Count: 1, Window: time.Hour})
 	now := time.Now()
 
-	first, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/a", Digest: "sha256:a"}, now, now)
+	first, err := Reserve(ctx, c, key.Book, Slot{Owner: key.Namespace + "/a", Digest: "sha256:a"}, now, now)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour+MaxSkewMargin-time.Microsecond), first.Time.Add(time.Hour+MaxSkewMargin-time.Microsecond))
+	_, err = Reserve(ctx, c, key.Book, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour+MaxSkewMargin-time.Microsecond), first.Time.Add(time.Hour+MaxSkewMargin-time.Microsecond))
 	_, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "a microsecond before the window and its margin end the slot is still taken: %v", err)
 
-	res, err := Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour+MaxSkewMargin), first.Time.Add(time.Hour+MaxSkewMargin))
+	res, err := Reserve(ctx, c, key.Book, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, first.Time.Add(time.Hour+MaxSkewMargin), first.Time.Add(time.Hour+MaxSkewMargin))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Existing).To(BeFalse())
 	account := getAccount(g, c, key)
-	g.Expect(account.Status.UploadLedger).To(HaveLen(1), "the expired entry was pruned")
-	g.Expect(account.Status.UploadLedger[0].ProfileImport).To(Equal(key.Namespace + "/b"))
+	g.Expect(account.Status.Entries).To(HaveLen(1), "the expired entry was pruned")
+	g.Expect(account.Status.Entries[0].ProfileImport).To(Equal(key.Namespace + "/b"))
 }
 
 func TestReleaseAndRecordSent(t *testing.T) {
@@ -256,43 +261,61 @@ func TestReleaseAndRecordSent(t *testing.T) {
 	owner := key.Namespace + "/a"
 	deadline := now.Add(10 * time.Minute)
 
-	_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now, deadline)
+	_, err := Reserve(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:a"}, now, deadline)
 	g.Expect(err).NotTo(HaveOccurred())
 	// Before its upload is recorded as sent, the slot counts from the
 	// upload's deadline: a RecordSent lost in a crash frees it late, never early.
-	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Minute), now.Add(time.Hour+time.Minute))
+	_, err = Reserve(ctx, c, key.Book, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Minute), now.Add(time.Hour+time.Minute))
 	noSlot, ok := IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "the unsent slot counts from its deadline: %v", err)
 	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", deadline.Add(time.Hour+MaxSkewMargin)))
 
-	sent, err := RecordSent(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(3*time.Second))
+	sent, err := RecordSent(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(3*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sent).To(BeTrue())
-	_, err = Reserve(ctx, c, key, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Second), now.Add(time.Hour+time.Second))
+	_, err = Reserve(ctx, c, key.Book, Slot{Owner: key.Namespace + "/b", Digest: "sha256:b"}, now.Add(time.Hour+time.Second), now.Add(time.Hour+time.Second))
 	noSlot, ok = IsNoSlot(err)
 	g.Expect(ok).To(BeTrue(), "the slot counts from the time it was sent: %v", err)
 	g.Expect(noSlot.NextSlot).NotTo(BeTemporally("<", now.Add(time.Hour+3*time.Second+MaxSkewMargin)))
 	g.Expect(noSlot.NextSlot).To(BeTemporally("<", deadline.Add(time.Hour)), "and no longer from the deadline")
 
-	released, err := Release(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(5*time.Second))
+	released, err := Release(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(5*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(released).To(BeTrue())
 	account := getAccount(g, c, key)
-	g.Expect(account.Status.UploadLedger).To(BeEmpty())
+	g.Expect(account.Status.Entries).To(BeEmpty())
 	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(1))
 	g.Expect(account.Status.NextUploadSlot).To(BeNil())
 
-	released, err = Release(ctx, c, key, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(6*time.Second))
+	released, err = Release(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:a"}, now.Add(6*time.Second))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(released).To(BeFalse())
 }
 
-func TestReserveOfAMissingAccount(t *testing.T) {
+// A key's first reservation creates its ledger; the entries an account
+// held before ledgers were kept per key are carried in, once.
+func TestTheLedgerOfANewKey(t *testing.T) {
 	g := NewWithT(t)
-	_, err := Reserve(context.Background(), newClient(g), types.NamespacedName{Namespace: "default", Name: "absent"}, Slot{Owner: "default/a", Digest: "sha256:a"}, time.Now(), time.Now())
-	g.Expect(err).To(HaveOccurred())
-	_, ok := IsNoSlot(err)
-	g.Expect(ok).To(BeFalse())
+	ctx := context.Background()
+	c := newClient(g)
+	key := newAccount(t, g, c, UploadLimit{Count: 3, Window: time.Hour})
+	now := time.Now()
+	_, err := Reserve(ctx, c, key.Book, Slot{Owner: key.Namespace + "/a", Digest: "sha256:a"}, now, now)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(getAccount(g, c, key).Status.Entries).To(HaveLen(1))
+
+	legacy := []importsv1alpha1.UploadReservation{
+		{Time: EntryTime(now), ProfileImport: key.Namespace + "/a", ContentDigest: "sha256:a"},                        // held already
+		{Time: EntryTime(now.Add(-time.Minute)), ProfileImport: key.Namespace + "/old", ContentDigest: "sha256:old"},  // carried
+		{Time: EntryTime(now.Add(-2 * time.Hour)), ProfileImport: key.Namespace + "/gone", ContentDigest: "sha256:g"}, // out of the window
+	}
+	g.Expect(Carry(ctx, c, key.Book, legacy, now)).To(Succeed())
+	g.Expect(Carry(ctx, c, key.Book, legacy, now)).To(Succeed())
+	l := getAccount(g, c, key)
+	g.Expect(l.Status.Entries).To(HaveLen(2))
+	g.Expect(*l.Status.UploadsLeft).To(BeEquivalentTo(1))
+	g.Expect(HashOf("one key")).NotTo(ContainSubstring("one key"))
+	g.Expect(HashOf("one key")).To(HaveLen(40))
 }
 
 // Twenty reservers, each with a client of its own as separate replicas would
@@ -319,7 +342,7 @@ func TestConcurrentReserversNeverExceedTheLimit(t *testing.T) {
 		owner := fmt.Sprintf("%s/import-%02d", key.Namespace, i)
 		wg.Go(func() {
 			<-start
-			_, err := Reserve(ctx, c, key, Slot{Owner: owner, Digest: "sha256:" + owner}, now, now)
+			_, err := Reserve(ctx, c, key.Book, Slot{Owner: owner, Digest: "sha256:" + owner}, now, now)
 			mu.Lock()
 			defer mu.Unlock()
 			if _, ok := IsNoSlot(err); ok {
@@ -341,7 +364,7 @@ func TestConcurrentReserversNeverExceedTheLimit(t *testing.T) {
 	g.Expect(noSlot).To(Equal(10))
 	account := getAccount(g, admin, key)
 	var holders []string
-	for _, e := range account.Status.UploadLedger {
+	for _, e := range account.Status.Entries {
 		holders = append(holders, e.ProfileImport)
 	}
 	g.Expect(holders).To(ConsistOf(won))

@@ -35,7 +35,8 @@ func slowSimulator(t *testing.T, key, secret string) *simulator {
 }
 
 // TestCrashSafety kills the operator with SIGKILL at random moments, 20
-// times, while ProfileImports (half with increment changes) and
+// times, while ProfileImports (half with increment changes, half of them
+// sharing uploads) and
 // AudienceLists (edited and renamed meanwhile) are in flight, starting it
 // again each time. Then nothing may be lost or done twice (workload.check),
 // and deleting the AudienceLists leaves no finalizer and no list.
@@ -46,6 +47,8 @@ func TestCrashSafety(t *testing.T) {
 	ns := c.namespace("crash")
 	ns.apply(accountSpec{sim: sim, key: crashKey, secret: crashSecret}.manifest())
 	w := newWorkload(ns, sim, crashPIs, crashALs, func(i int) bool { return i%2 == 1 })
+	// As many again share one app, and so travel in shared uploads.
+	w.packed = crashPIs
 
 	seed := time.Now().UnixNano()
 	t.Logf("kill moments from seed %d", seed)

@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
 )
 
 // workload is a set of ProfileImports and AudienceLists in one namespace, as
@@ -19,8 +23,15 @@ type workload struct {
 	imports int
 	// increments tells the imports whose file has increment changes.
 	increments func(i int) bool
-	lists      []workloadList
+	// packed is how many more ProfileImports, packed-0 ... packed-N, share
+	// one app (packedApp), and so travel in shared uploads; the same
+	// increments say which have increment changes.
+	packed int
+	lists  []workloadList
 }
+
+// packedApp is the app of the packed imports.
+const packedApp = "packed"
 
 // workloadList is an AudienceList as last applied.
 type workloadList struct {
@@ -28,8 +39,8 @@ type workloadList struct {
 	members        []string
 }
 
-func newWorkload(ns *namespace, sim *simulator, imports, lists int, increments func(int) bool) *workload {
-	w := &workload{ns: ns, sim: sim, imports: imports, increments: increments}
+func newWorkload(ns *namespace, simulator *simulator, imports, lists int, increments func(int) bool) *workload {
+	w := &workload{ns: ns, sim: simulator, imports: imports, increments: increments}
 	for i := range lists {
 		w.lists = append(w.lists, workloadList{name: fmt.Sprintf("list-%d", i), audience: fmt.Sprintf("List %d", i),
 			members: []string{fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)}})
@@ -39,13 +50,29 @@ func newWorkload(ns *namespace, sim *simulator, imports, lists int, increments f
 
 func importName(i int) string { return fmt.Sprintf("import-%d", i) }
 
-// applyImports applies the imports from..to-1 and their ConfigMaps.
+func packedName(i int) string { return fmt.Sprintf("packed-%d", i) }
+
+// applyImports applies the imports from..to-1 and their ConfigMaps, and
+// the packed imports of the same numbers.
 func (w *workload) applyImports(from, to int) {
 	for i := from; i < to; i++ {
 		ns := w.ns
 		ns.apply(configMap(importName(i), "profiles.jsonl", w.lines(i)...))
 		ns.apply(profileImport(importName(i), importName(i), importName(i), ""))
+		if i < w.packed {
+			ns.apply(configMap(packedName(i), "profiles.jsonl", w.packedLines(i)...))
+			ns.apply(profileImport(packedName(i), packedApp, packedName(i), ""))
+		}
 	}
+}
+
+// packedLines is the file of packed import i: a customer of its own, so
+// that what it left in the shared app is told apart.
+func (w *workload) packedLines(i int) []string {
+	if w.increments(i) {
+		return []string{increment(fmt.Sprintf("p%d", i), "visits", i+1)}
+	}
+	return []string{assign(fmt.Sprintf("p%d", i), "tier", fmt.Sprintf("tier-%d", i))}
 }
 
 // applyList applies list i as it now is.
@@ -82,7 +109,7 @@ func (w *workload) waitSettled(t *testing.T, timeout time.Duration) {
 				settled++
 			}
 		}
-		if settled != w.imports {
+		if settled != w.imports+w.packed {
 			return false
 		}
 		for _, l := range w.lists {
@@ -104,16 +131,16 @@ func (w *workload) waitSettled(t *testing.T, timeout time.Duration) {
 // answered: calls cut by a kill.
 func (w *workload) check(t *testing.T) (cutCalls int) {
 	t.Helper()
-	ns, sim := w.ns, w.sim
+	ns, simulator := w.ns, w.sim
 	// What the kills cut: calls the simulator received and never answered.
 	cut := map[string]int{}
-	for _, call := range sim.calls(t) {
+	for _, call := range simulator.calls(t) {
 		if call.Status == 0 {
 			cut[string(call.Endpoint)]++
 			cutCalls++
 		}
 	}
-	uploads := sim.uploads(t)
+	uploads := simulator.uploads(t)
 	t.Logf("calls cut, by endpoint: %v; uploads accepted: %d for %d imports and %d lists", cut, len(uploads), w.imports, len(w.lists))
 	for i := range w.imports {
 		name := importName(i)
@@ -134,7 +161,7 @@ func (w *workload) check(t *testing.T) (cutCalls int) {
 				t.Errorf("%s is Completed with activity %q, not an upload the simulator accepted for it (%v)", name, activity, sent)
 			}
 			if w.increments(i) || len(sent) == 1 {
-				expectProfiles(t, sim, "app_id="+name, w.profiles(i))
+				expectProfiles(t, simulator, "app_id="+name, w.profiles(i))
 			}
 		case w.increments(i) && reason == "UploadOutcomeUnknown":
 			t.Logf("%s: Stalled, the outcome of its upload unknown (%d uploads reached Localytics)", name, len(sent))
@@ -142,16 +169,62 @@ func (w *workload) check(t *testing.T) (cutCalls int) {
 			t.Errorf("%s ended %s (%s): %s", name, phase, reason, ns.get("pi/"+name, `{.status.conditions[?(@.type=="Ready")].message}`))
 		}
 	}
+	w.checkPacked(t, uploads)
 	for _, l := range w.lists {
-		id := expectList(t, sim, l.name, l.audience, slices.Sorted(slices.Values(l.members))...)
+		id := expectList(t, simulator, l.name, l.audience, slices.Sorted(slices.Values(l.members))...)
 		if got := ns.get("al/"+l.name, "{.status.audienceListID}"); got != fmt.Sprint(id) {
 			t.Errorf("%s shows list %q, the simulator holds %d", l.name, got, id)
 		}
 	}
-	if n := sim.throttled(t); n != 0 {
+	if n := simulator.throttled(t); n != 0 {
 		t.Errorf("the simulator sent %d 429s: the budget was not kept", n)
 	}
 	return cutCalls
+}
+
+// checkPacked checks the packed imports: each Completed with an upload
+// the simulator accepted for their app, or Stalled only as an increment
+// file whose upload's outcome is unknown; what each left in the app applied
+// once (an increment twice would show its value doubled), or, for a stalled
+// one, at most once.
+func (w *workload) checkPacked(t *testing.T, uploads []sim.UploadRecord) {
+	t.Helper()
+	var sent []string
+	for _, u := range uploads {
+		if u.Endpoint == "P1" && u.Scope.AppID == packedApp {
+			sent = append(sent, u.ActivityID)
+		}
+	}
+	profiles := w.sim.profiles(t, "app_id="+packedApp)
+	shared := 0
+	for i := range w.packed {
+		name, customer := packedName(i), fmt.Sprintf("p%d", i)
+		phase := w.ns.get("pi/"+name, "{.status.phase}")
+		reason := w.ns.get("pi/"+name, `{.status.conditions[?(@.type=="Ready")].reason}`)
+		if n, _ := strconv.Atoi(w.ns.get("pi/"+name, "{.status.sharedUpload.imports}")); n > 1 {
+			shared++
+		}
+		got, once := profiles[customer], map[string]any{"tier": fmt.Sprintf("tier-%d", i)}
+		if w.increments(i) {
+			once = map[string]any{"visits": float64(i + 1)}
+		}
+		switch {
+		case phase == "Completed":
+			if activity := w.ns.get("pi/"+name, "{.status.activityID}"); !slices.Contains(sent, activity) {
+				t.Errorf("%s is Completed with activity %q, not an upload the simulator accepted for its app (%v)", name, activity, sent)
+			}
+			if !reflect.DeepEqual(got, once) {
+				t.Errorf("%s is Completed and left %v for %s, want %v: applied once", name, got, customer, once)
+			}
+		case w.increments(i) && reason == "UploadOutcomeUnknown":
+			if got != nil && !reflect.DeepEqual(got, once) {
+				t.Errorf("%s is Stalled and left %v for %s, want nothing or %v: applied at most once", name, got, customer, once)
+			}
+		default:
+			t.Errorf("%s ended %s (%s): %s", name, phase, reason, w.ns.get("pi/"+name, `{.status.conditions[?(@.type=="Ready")].message}`))
+		}
+	}
+	t.Logf("packed imports: %d of %d travelled in a shared upload; %d uploads reached Localytics for them", shared, w.packed, len(sent))
 }
 
 // completed counts the imports Completed.

@@ -1,7 +1,8 @@
 // Package sharding proves that two operator processes sharing one
-// LocalyticsAccount never exceed its upload budget: the budget lives in the
-// account's status ledger, reserved through the API server's optimistic
-// concurrency, not in either process's memory.
+// LocalyticsAccount, or each with an account of the same API key in a
+// namespace of its own, never exceed the key's upload budget: the budget
+// lives in the key's UploadLedger, reserved through the API server's
+// optimistic concurrency, not in either process's memory.
 //
 // It is a suite of its own because each of its two managers must see only
 // its shard of ProfileImports (a label-selected cache), which the controllers
@@ -34,6 +35,7 @@ import (
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
 	"github.com/localytics-operator/localytics-operator/controllers"
 	"github.com/localytics-operator/localytics-operator/internal/endpoints"
+	"github.com/localytics-operator/localytics-operator/internal/ledger"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/localytics/sim"
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
@@ -125,8 +127,27 @@ func startShard(namespace, shard string) {
 }
 
 var _ = It("never lets two managers sharing one account exceed its upload budget", func() {
+	ns := newNamespace()
+	spendOneBudget("shard-key", []string{ns, ns})
+})
+
+var _ = It("never lets two accounts of one API key, in two namespaces, with a manager each, exceed the key's budget", func() {
+	spendOneBudget("shared-key", []string{newNamespace(), newNamespace()})
+})
+
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sharding-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+// spendOneBudget gives each of two shards an account "acme" of the API key
+// in its namespace (the same namespace, or one each), queues more imports
+// than the key's budget across them, and checks that the budget is spent
+// whole, and no more: one UploadLedger of the key, shown by every account.
+func spendOneBudget(key string, namespaces []string) {
 	simulator := sim.New(sim.Config{
-		Accounts: []sim.Account{{Key: "shard-key", Secret: "shard-secret", OrgIDs: []int64{orgID}}},
+		Accounts: []sim.Account{{Key: key, Secret: key + "-secret", OrgIDs: []int64{orgID}}},
 		Limits: sim.Limits{
 			ProfileUploads: uploads, ProfileUploadWindow: time.Hour,
 			ProfileStatus: 600, ProfileStatusWindow: time.Minute,
@@ -138,36 +159,40 @@ var _ = It("never lets two managers sharing one account exceed its upload budget
 	DeferCleanup(server.Close)
 	DeferCleanup(simulator.Close)
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sharding-"}}
-	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	Expect(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "credentials"},
-		Data:       map[string][]byte{"api-key": []byte("shard-key"), "api-secret": []byte("shard-secret")},
-	})).To(Succeed())
-	Expect(k8sClient.Create(ctx, &importsv1alpha1.LocalyticsAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "acme"},
-		Spec: importsv1alpha1.LocalyticsAccountSpec{
-			SecretRef: importsv1alpha1.LocalObjectReference{Name: "credentials"},
-			Endpoint:  server.URL,
-			Limits: importsv1alpha1.AccountLimits{
-				ProfileUploads: &importsv1alpha1.RateLimit{Count: uploads, Window: metav1.Duration{Duration: time.Hour}},
-				ProfileStatus:  &importsv1alpha1.RateLimit{Count: 600, Window: metav1.Duration{Duration: time.Minute}},
+	for i, ns := range namespaces {
+		if i > 0 && ns == namespaces[0] {
+			continue
+		}
+		Expect(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "credentials"},
+			Data:       map[string][]byte{"api-key": []byte(key), "api-secret": []byte(key + "-secret")},
+		})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &importsv1alpha1.LocalyticsAccount{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"},
+			Spec: importsv1alpha1.LocalyticsAccountSpec{
+				SecretRef: importsv1alpha1.LocalObjectReference{Name: "credentials"},
+				Endpoint:  server.URL,
+				Limits: importsv1alpha1.AccountLimits{
+					ProfileUploads: &importsv1alpha1.RateLimit{Count: uploads, Window: metav1.Duration{Duration: time.Hour}},
+					ProfileStatus:  &importsv1alpha1.RateLimit{Count: 600, Window: metav1.Duration{Duration: time.Minute}},
+				},
 			},
-		},
-	})).To(Succeed())
+		})).To(Succeed())
+	}
 
-	startShard(ns.Name, "a")
-	startShard(ns.Name, "b")
+	startShard(namespaces[0], "a")
+	startShard(namespaces[1], "b")
 
 	for i := range imports {
 		name := fmt.Sprintf("import-%d", i)
+		ns := namespaces[i%2]
 		Expect(k8sClient.Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			Data:       map[string]string{"profiles": fmt.Sprintf(`{"customer_id":"c%d","changes":[{"op":"assign","attr":"n","value":%d}]}`+"\n", i, i)},
 		})).To(Succeed())
 		Expect(k8sClient.Create(ctx, &importsv1alpha1.ProfileImport{
 			ObjectMeta: metav1.ObjectMeta{
-				Namespace: ns.Name, Name: name,
+				Namespace: ns, Name: name,
 				Labels: map[string]string{shardLabel: []string{"a", "b"}[i%2]},
 			},
 			Spec: importsv1alpha1.ProfileImportSpec{
@@ -184,13 +209,15 @@ var _ = It("never lets two managers sharing one account exceed its upload budget
 
 	By("spending the whole budget, and no more, across both shards")
 	phases := func(g Gomega) map[importsv1alpha1.ProfileImportPhase]int {
-		var list importsv1alpha1.ProfileImportList
-		g.Expect(k8sClient.List(ctx, &list, client.InNamespace(ns.Name))).To(Succeed())
 		count := map[importsv1alpha1.ProfileImportPhase]int{}
-		for _, pi := range list.Items {
-			count[pi.Status.Phase]++
-			if pi.Status.Phase == importsv1alpha1.PhaseQueued {
-				g.Expect(pi.Status.NextUploadSlot).NotTo(BeNil(), "a queued import shows when the next slot opens")
+		for _, ns := range namespaces[:1+btoi(namespaces[1] != namespaces[0])] {
+			var list importsv1alpha1.ProfileImportList
+			g.Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+			for _, pi := range list.Items {
+				count[pi.Status.Phase]++
+				if pi.Status.Phase == importsv1alpha1.PhaseQueued {
+					g.Expect(pi.Status.NextUploadSlot).NotTo(BeNil(), "a queued import shows when the next slot opens")
+				}
 			}
 		}
 		return count
@@ -202,7 +229,21 @@ var _ = It("never lets two managers sharing one account exceed its upload budget
 	Consistently(func() int { return len(simulator.Uploads()) }).WithTimeout(3 * time.Second).Should(Equal(uploads))
 	Expect(simulator.Throttled()).To(BeEmpty(), "the budget is kept by the operator, not discovered through 429s")
 
-	var account importsv1alpha1.LocalyticsAccount
-	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "acme"}, &account)).To(Succeed())
-	Expect(account.Status.UploadLedger).To(HaveLen(uploads))
-})
+	var keyLedger importsv1alpha1.UploadLedger
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Name: ledger.NameOf(ledger.HashOf(key))}, &keyLedger)).To(Succeed())
+	Expect(keyLedger.Status.Entries).To(HaveLen(uploads))
+	for _, ns := range namespaces {
+		Eventually(func(g Gomega) {
+			var account importsv1alpha1.LocalyticsAccount
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "acme"}, &account)).To(Succeed())
+			g.Expect(account.Status.UploadLedger).To(HaveLen(uploads), "every account of the key shows its whole ledger")
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
