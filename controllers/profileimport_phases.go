@@ -36,7 +36,7 @@ func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *import
 	if pi.Status.ActivityID != "" {
 		return nil
 	}
-	if _, carried := r.carriedUntil(pi); carried {
+	if deadline, carried := r.carriedUntil(pi); carried && st.now.Before(deadline) {
 		// Its lines are in another import's upload: the status keeps
 		// describing the file they came from until the outcome is known.
 		return nil

@@ -132,24 +132,21 @@ func Prune(entries []importsv1alpha1.UploadReservation, limit UploadLimit, now t
 // an account's status, so that uploadLedger, uploadsLeft and nextUploadSlot
 // always agree.
 func ApplySummary(status *importsv1alpha1.LocalyticsAccountStatus, s Summary) {
-	status.UploadLedger = s.InWindow
-	if len(status.UploadLedger) == 0 {
-		status.UploadLedger = nil
-	}
-	left := s.Left
-	status.UploadsLeft = &left
-	status.NextUploadSlot = s.NextSlot
+	s.writeTo(&status.UploadLedger, &status.UploadsLeft, &status.NextUploadSlot)
 }
 
 // applySummary is ApplySummary for the key's ledger itself.
 func applySummary(status *importsv1alpha1.UploadLedgerStatus, s Summary) {
-	status.Entries = s.InWindow
-	if len(status.Entries) == 0 {
-		status.Entries = nil
+	s.writeTo(&status.Entries, &status.UploadsLeft, &status.NextUploadSlot)
+}
+
+func (s Summary) writeTo(entries *[]importsv1alpha1.UploadReservation, left **int32, next **metav1.Time) {
+	*entries = s.InWindow
+	if len(*entries) == 0 {
+		*entries = nil
 	}
-	left := s.Left
-	status.UploadsLeft = &left
-	status.NextUploadSlot = s.NextSlot
+	n := s.Left
+	*left, *next = &n, s.NextSlot
 }
 
 // hashKey keys the hash that names a key's ledger, so that the name is of

@@ -109,7 +109,7 @@ func installCheckFile(t *testing.T, objects []*unstructured.Unstructured) instal
 		}
 	}
 	for kind, want := range map[string]int{
-		"Namespace": 1, "CustomResourceDefinition": 3, "ServiceAccount": 1, "Deployment": 1,
+		"Namespace": 1, "CustomResourceDefinition": 4, "ServiceAccount": 1, "Deployment": 1,
 		"Role": 1, "RoleBinding": 1, "ClusterRole": 3, "ClusterRoleBinding": 2, "Service": 1,
 	} {
 		if kinds[kind] != want {
@@ -121,6 +121,7 @@ func installCheckFile(t *testing.T, objects []*unstructured.Unstructured) instal
 		"audiencelists.imports.localytics.dev",
 		"localyticsaccounts.imports.localytics.dev",
 		"profileimports.imports.localytics.dev",
+		"uploadledgers.imports.localytics.dev",
 	}; !slices.Equal(f.crds, want) {
 		t.Errorf("install.yaml holds the CRDs %v, want %v", f.crds, want)
 	}

@@ -163,7 +163,7 @@ func (w *workload) check(t *testing.T) (cutCalls int) {
 			if w.increments(i) || len(sent) == 1 {
 				expectProfiles(t, simulator, "app_id="+name, w.profiles(i))
 			}
-		case w.increments(i) && reason == "UploadOutcomeUnknown":
+		case reason == "UploadOutcomeUnknown" && (w.increments(i) || stalledAfterLosses(ns, name)):
 			t.Logf("%s: Stalled, the outcome of its upload unknown (%d uploads reached Localytics)", name, len(sent))
 		default:
 			t.Errorf("%s ended %s (%s): %s", name, phase, reason, ns.get("pi/"+name, `{.status.conditions[?(@.type=="Ready")].message}`))
@@ -216,7 +216,7 @@ func (w *workload) checkPacked(t *testing.T, uploads []sim.UploadRecord) {
 			if !reflect.DeepEqual(got, once) {
 				t.Errorf("%s is Completed and left %v for %s, want %v: applied once", name, got, customer, once)
 			}
-		case w.increments(i) && reason == "UploadOutcomeUnknown":
+		case reason == "UploadOutcomeUnknown" && (w.increments(i) || stalledAfterLosses(w.ns, name)):
 			if got != nil && !reflect.DeepEqual(got, once) {
 				t.Errorf("%s is Stalled and left %v for %s, want nothing or %v: applied at most once", name, got, customer, once)
 			}
@@ -225,6 +225,15 @@ func (w *workload) checkPacked(t *testing.T, uploads []sim.UploadRecord) {
 		}
 	}
 	t.Logf("packed imports: %d of %d travelled in a shared upload; %d uploads reached Localytics for them", shared, w.packed, len(sent))
+}
+
+// stalledAfterLosses tells an import without increment changes that
+// stalled because the answers of several of its uploads were lost in a
+// row: the kills can cut that many, and the operator then waits for a
+// person rather than spend the budget on uploads that may all have applied.
+func stalledAfterLosses(ns *namespace, name string) bool {
+	return ns.get("pi/"+name, `{.status.conditions[?(@.type=="Stalled")].status}`) == "True" &&
+		strings.Contains(ns.get("pi/"+name, `{.status.conditions[?(@.type=="Stalled")].message}`), "uploads of this file had an unknown outcome")
 }
 
 // completed counts the imports Completed.

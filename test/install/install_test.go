@@ -712,3 +712,57 @@ func TestRBACReadsSecretsAndConfigMapsOnly(t *testing.T) {
 		})
 	}
 }
+
+// An operator limited to some namespaces still reserves upload slots in the
+// cluster-scoped UploadLedgers: config/namespaced grants, cluster-wide, the
+// generated rules of uploadledgers and nothing else of the operator's API
+// group, to the manager's ServiceAccount.
+func TestNamespacedInstallReachesTheUploadLedgers(t *testing.T) {
+	// grants lists "resource verb" of the operator's group that rules grant,
+	// of the resources keep passes.
+	grants := func(rules []rbacv1.PolicyRule, keep func(string) bool) []string {
+		var out []string
+		for _, r := range rules {
+			if !slices.Contains(r.APIGroups, "imports.localytics.dev") {
+				continue
+			}
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					if keep(res) {
+						out = append(out, res+" "+v)
+					}
+				}
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	var want, got []string
+	for _, o := range render(t, "default") {
+		if o.meta.Kind == "ClusterRole" {
+			want = append(want, grants(decode[rbacv1.ClusterRole](t, o).Rules, func(res string) bool { return strings.HasPrefix(res, "uploadledgers") })...)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the generated ClusterRole has no rule on uploadledgers")
+	}
+	bound := false
+	for _, o := range render(t, "namespaced") {
+		switch o.meta.Kind {
+		case "ClusterRole":
+			got = append(got, grants(decode[rbacv1.ClusterRole](t, o).Rules, func(string) bool { return true })...)
+		case "ClusterRoleBinding":
+			for _, s := range decode[rbacv1.ClusterRoleBinding](t, o).Subjects {
+				bound = bound || (s.Kind == "ServiceAccount" && strings.HasSuffix(s.Name, "controller-manager"))
+			}
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("config/namespaced grants cluster-wide %v of the operator's group, want the generated rules of uploadledgers %v", got, want)
+	}
+	if !bound {
+		t.Error("config/namespaced binds no ClusterRole to the manager's ServiceAccount")
+	}
+}
