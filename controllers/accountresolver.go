@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/ledger"
 	"github.com/localytics-operator/localytics-operator/internal/localytics"
 	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
@@ -31,6 +32,8 @@ const (
 type readyAccount struct {
 	account *importsv1alpha1.LocalyticsAccount
 	api     localytics.Interface
+	// keyHash is ledger.HashOf api's key: the ledger its uploads count in.
+	keyHash string
 }
 
 // accountResolver finds the account an object names, checks that it is
@@ -67,8 +70,8 @@ func (a accountResolver) resolve(ctx context.Context, namespace, name string, no
 	// The account controller of this process verified this version of the
 	// account and remembered its client, and replaces it when the Secret
 	// changes. Only until it has (just after a start), the Secret is read.
-	if api, ok := a.clients.verifiedFor(account); ok {
-		return readyAccount{account: account, api: api}, nil
+	if api, keyHash, ok := a.clients.verifiedFor(account); ok {
+		return readyAccount{account: account, api: api, keyHash: keyHash}, nil
 	}
 	creds, err := readCredentials(ctx, a.apiReader, account, a.secrets)
 	if err != nil {
@@ -78,5 +81,5 @@ func (a accountResolver) resolve(ctx context.Context, namespace, name string, no
 	if err != nil {
 		return readyAccount{}, stalled(ReasonCredentialsInvalid, err, "the credentials of LocalyticsAccount %q cannot be used: %v", name, err)
 	}
-	return readyAccount{account: account, api: api}, nil
+	return readyAccount{account: account, api: api, keyHash: ledger.HashOf(creds.creds.Key)}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -67,8 +68,8 @@ type LocalyticsAccountReconciler struct {
 // accountScope is what the phases of one account reconcile share.
 type accountScope struct {
 	*objectScope[*importsv1alpha1.LocalyticsAccount]
-	// keyHash is ledger.HashOf the API key, set once the credentials were
-	// read.
+	// Set by reconcileSecret: the credentials, and ledger.HashOf their key.
+	creds   accountCredentials
 	keyHash string
 }
 
@@ -95,7 +96,10 @@ func (r *LocalyticsAccountReconciler) SetupWithManager(ctx context.Context, mgr 
 		},
 		// Nothing outside the cluster belongs to an account: no finalizer.
 		phases: []phase[*accountScope]{
+			r.reconcileSecret,
 			r.reconcileCredentials,
+			// Only for credentials Localytics accepted: the key's ledger
+			// is shown to whoever can read the account.
 			r.reconcileBudget,
 			r.reconcileAudienceLists,
 		},
@@ -165,7 +169,12 @@ func (r *LocalyticsAccountReconciler) accountsOfLedger(ctx context.Context, l cl
 	}
 	requests := make([]reconcile.Request, 0, len(accounts.Items))
 	for i := range accounts.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&accounts.Items[i])})
+		// One that is not Ready waits out its own backoff (its
+		// verification may be failing): it shows the ledger when it next
+		// reconciles.
+		if a := &accounts.Items[i]; meta.IsStatusConditionTrue(a.Status.Conditions, importsv1alpha1.ConditionReady) {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(a)})
+		}
 	}
 	return requests
 }

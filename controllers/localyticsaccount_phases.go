@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -43,9 +44,25 @@ func (r *LocalyticsAccountReconciler) reconcileBudget(ctx context.Context, s *ac
 		return ctrl.Result{}, err
 	}
 	summary := ledger.Summarize(keyLedger.Status.Entries, book.Limit, s.now)
+	summary.InWindow = ownEntries(account.Namespace, summary.InWindow)
 	ledger.ApplySummary(&account.Status, summary)
 	recordUploadBudget(client.ObjectKeyFromObject(account).String(), summary.Left)
 	return requeueAt(s.now, summary.Refresh), nil
+}
+
+// otherNamespace stands for the import of an entry of another namespace.
+const otherNamespace = "(another namespace)"
+
+// ownEntries are a key's ledger entries as an account of namespace shows
+// them: those of the imports of other namespaces, which may belong to
+// another team that uses the key, keep only their time.
+func ownEntries(namespace string, entries []importsv1alpha1.UploadReservation) []importsv1alpha1.UploadReservation {
+	for i, e := range entries {
+		if ns, _, _ := strings.Cut(e.ProfileImport, "/"); ns != namespace {
+			entries[i] = importsv1alpha1.UploadReservation{Time: e.Time, ProfileImport: otherNamespace}
+		}
+	}
+	return entries
 }
 
 // reconcileAudienceLists shows the audience lists in use per app, as the
@@ -55,22 +72,16 @@ func (r *LocalyticsAccountReconciler) reconcileAudienceLists(_ context.Context, 
 	return ctrl.Result{}, nil
 }
 
-// reconcileCredentials reads the Secret and verifies the credentials with
-// the API, unless this version of them was already verified, and remembers
-// the verified client for the other controllers.
-func (r *LocalyticsAccountReconciler) reconcileCredentials(ctx context.Context, s *accountScope) (ctrl.Result, error) {
-	return ctrl.Result{}, r.verifyCredentials(ctx, s)
-}
-
-func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *accountScope) error {
+// reconcileSecret reads the account's Secret, if the endpoint may be sent
+// its credentials, and names the ledger of its key.
+func (r *LocalyticsAccountReconciler) reconcileSecret(ctx context.Context, s *accountScope) (ctrl.Result, error) {
 	account := s.obj
-	log := ctrl.LoggerFrom(ctx).WithValues("secret", klog.KRef(account.Namespace, account.Spec.SecretRef.Name))
 	key := client.ObjectKeyFromObject(account)
 	if !r.Clients.allows(account.Spec.Endpoint) {
 		// Before the Secret is even read: its values must not reach a host
 		// the cluster admin did not allow.
 		r.Clients.forget(key)
-		return stalled(ReasonEndpointNotAllowed, nil,
+		return ctrl.Result{}, stalled(ReasonEndpointNotAllowed, nil,
 			"spec.endpoint %s is not among the operator's --allowed-endpoints; no request was sent. Ask the cluster admin to allow it, or use an allowed endpoint",
 			account.Spec.Endpoint)
 	}
@@ -82,9 +93,23 @@ func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *
 			// cannot be read gets one when it becomes the reason.
 			r.Recorder.Eventf(account, nil, corev1.EventTypeWarning, pe.reason, "ReadSecret", "%s", pe.message)
 		}
-		return err
+		return ctrl.Result{}, err
 	}
-	s.keyHash = ledger.HashOf(creds.creds.Key)
+	s.creds, s.keyHash = creds, ledger.HashOf(creds.creds.Key)
+	return ctrl.Result{}, nil
+}
+
+// reconcileCredentials verifies the credentials reconcileSecret read with
+// the API, unless this version of them was already verified, and remembers
+// the verified client for the other controllers.
+func (r *LocalyticsAccountReconciler) reconcileCredentials(ctx context.Context, s *accountScope) (ctrl.Result, error) {
+	return ctrl.Result{}, r.verifyCredentials(ctx, s)
+}
+
+func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *accountScope) error {
+	account, creds := s.obj, s.creds
+	log := ctrl.LoggerFrom(ctx).WithValues("secret", klog.KRef(account.Namespace, account.Spec.SecretRef.Name))
+	key := client.ObjectKeyFromObject(account)
 	build := func() (*localytics.Client, error) {
 		api, err := r.Clients.For(account, creds.creds)
 		if err != nil {
@@ -103,7 +128,7 @@ func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *
 			if err != nil {
 				return err
 			}
-			r.Clients.remember(account, creds.secretVersion, api)
+			r.Clients.remember(account, creds.secretVersion, s.keyHash, api)
 		}
 		return nil
 	}
@@ -124,7 +149,7 @@ func (r *LocalyticsAccountReconciler) verifyCredentials(ctx context.Context, s *
 		r.Recorder.Eventf(account, nil, corev1.EventTypeNormal, ReasonCredentialsVerified, "VerifyCredentials",
 			"The credentials in Secret %q were accepted by %s", account.Spec.SecretRef.Name, account.Spec.Endpoint)
 		r.verified.put(key, v)
-		r.Clients.remember(account, creds.secretVersion, api)
+		r.Clients.remember(account, creds.secretVersion, s.keyHash, api)
 		return nil
 	case localytics.IsUnauthorized(err) || localytics.IsForbidden(err):
 		v.refused = classify(err)

@@ -114,6 +114,9 @@ type verifiedClient struct {
 	generation    int64
 	secretVersion string
 	api           *localytics.Client
+	// keyHash is ledger.HashOf the client's API key: the ledger its
+	// uploads are counted in.
+	keyHash string
 }
 
 // ProcessUserAgent is the User-Agent of this process's calls to Localytics:
@@ -145,11 +148,11 @@ func NewLocalyticsClients(options ...localytics.Option) *LocalyticsClients {
 
 // remember keeps the client the account controller verified for this
 // version of the account and of its Secret.
-func (f *LocalyticsClients) remember(account *importsv1alpha1.LocalyticsAccount, secretVersion string, api *localytics.Client) {
+func (f *LocalyticsClients) remember(account *importsv1alpha1.LocalyticsAccount, secretVersion, keyHash string, api *localytics.Client) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.verified[client.ObjectKeyFromObject(account)] = verifiedClient{
-		uid: account.UID, generation: account.Generation, secretVersion: secretVersion, api: api,
+		uid: account.UID, generation: account.Generation, secretVersion: secretVersion, api: api, keyHash: keyHash,
 	}
 }
 
@@ -171,14 +174,14 @@ func (f *LocalyticsClients) remembers(account *importsv1alpha1.LocalyticsAccount
 }
 
 // verifiedFor returns the client remembered for this version of the account.
-func (f *LocalyticsClients) verifiedFor(account *importsv1alpha1.LocalyticsAccount) (*localytics.Client, bool) {
+func (f *LocalyticsClients) verifiedFor(account *importsv1alpha1.LocalyticsAccount) (*localytics.Client, string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v, ok := f.verified[client.ObjectKeyFromObject(account)]
 	if !ok || v.uid != account.UID || v.generation != account.Generation {
-		return nil, false
+		return nil, "", false
 	}
-	return v.api, true
+	return v.api, v.keyHash, true
 }
 
 // Budgets is the registry every client of this factory shares.

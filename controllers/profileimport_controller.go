@@ -193,13 +193,14 @@ func notUploaded(pi *importsv1alpha1.ProfileImport, skipInvalid bool) bool {
 }
 
 // accountChanged passes the account changes every waiting import may wait
-// for: its spec (limits, endpoint) or its readiness.
+// for: its spec (limits, endpoint), its readiness, or the ledger of its key.
 func accountChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			oldAccount, ok1 := e.ObjectOld.(*importsv1alpha1.LocalyticsAccount)
 			newAccount, ok2 := e.ObjectNew.(*importsv1alpha1.LocalyticsAccount)
-			return ok1 && ok2 && (oldAccount.Generation != newAccount.Generation || readinessChanged(oldAccount, newAccount))
+			return ok1 && ok2 && (oldAccount.Generation != newAccount.Generation || readinessChanged(oldAccount, newAccount) ||
+				oldAccount.Status.KeyHash != newAccount.Status.KeyHash)
 		},
 	}
 }
@@ -257,6 +258,8 @@ type importScope struct {
 	// Set by reconcileAccount.
 	account *importsv1alpha1.LocalyticsAccount
 	api     localytics.Interface
+	// keyHash names the ledger of api's key.
+	keyHash string
 }
 
 // Reconcile runs the import's phases on the shared frame.

@@ -225,7 +225,7 @@ func (r *ProfileImportReconciler) reconcileAccount(ctx context.Context, st *impo
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	st.account, st.api = ready.account, ready.api
+	st.account, st.api, st.keyHash = ready.account, ready.api, ready.keyHash
 	return ctrl.Result{}, nil
 }
 
@@ -275,13 +275,14 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	}
 
 	accountKey := client.ObjectKeyFromObject(st.account)
-	if st.account.Status.KeyHash == "" {
-		// The account controller names the key's ledger once it read the
-		// credentials; an account from before ledgers were kept per key
-		// carries its own entries there first.
+	if st.keyHash == "" || st.keyHash != st.account.Status.KeyHash {
+		// The account controller records the ledger of the key it verified
+		// (an account from before ledgers were kept per key carries its own
+		// entries there first); until then, the turns counted on the
+		// account's copy would be another key's.
 		return transient(ReasonAccountNotReady, nil, "waiting for LocalyticsAccount %q to set up the upload ledger of its API key", st.account.Name)
 	}
-	book := ledger.Book{Name: ledger.NameOf(st.account.Status.KeyHash), Limit: ledger.UploadLimitOf(st.account.Spec.Limits)}
+	book := ledger.Book{Name: ledger.NameOf(st.keyHash), Limit: ledger.UploadLimitOf(st.account.Spec.Limits)}
 	slot := ledger.Slot{
 		Owner:   client.ObjectKeyFromObject(pi).String(),
 		UID:     pi.UID,

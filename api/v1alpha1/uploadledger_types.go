@@ -17,6 +17,13 @@ type UploadLedgerStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=100
 	Entries []UploadReservation `json:"entries,omitempty"`
+	// retention is how long an entry is kept: the longest window (and its
+	// margin) any account of the key reserved with, so that an account
+	// that declares a shorter window never frees the slots of one that
+	// declares a longer.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	Retention *metav1.Duration `json:"retention,omitempty"`
 	// uploadsLeft is how many profile uploads the current window still
 	// allows, counted with the limits of the account that last reserved.
 	// +optional

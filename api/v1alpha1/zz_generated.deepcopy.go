@@ -727,6 +727,11 @@ func (in *UploadLedgerStatus) DeepCopyInto(out *UploadLedgerStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.Retention != nil {
+		in, out := &in.Retention, &out.Retention
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.UploadsLeft != nil {
 		in, out := &in.UploadsLeft, &out.UploadsLeft
 		*out = new(int32)

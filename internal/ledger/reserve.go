@@ -189,19 +189,22 @@ func Reserve(ctx context.Context, c Client, book Book, s Slot, now, sendBy time.
 		if sendBy.Before(now) {
 			sendBy = now
 		}
+		// The ledger keeps entries for the longest window of any account
+		// of the key; this one counts those of its own window.
+		in := Prune(entries, limit, now)
 		if i := find(entries, s); i >= 0 {
-			res = Reservation{Time: entries[i].Time.Time, Existing: true, Left: int32(max(limit.Count-len(entries), 0))}
+			res = Reservation{Time: entries[i].Time.Time, Existing: true, Left: int32(max(limit.Count-len(in), 0))}
 			if at := EntryTime(sendBy); at.After(entries[i].Time.Time) {
 				entries[i].Time, res.Time = at, at.Time
 				return entries, nil
 			}
 			return nil, nil
 		}
-		if len(entries) >= limit.Count {
-			return nil, &NoSlotError{NextSlot: limit.opens(entries[len(entries)-limit.Count].Time.Time)}
+		if len(in) >= limit.Count {
+			return nil, &NoSlotError{NextSlot: limit.opens(in[len(in)-limit.Count].Time.Time)}
 		}
 		entry := s.entry(sendBy)
-		res = Reservation{Time: entry.Time.Time, Left: int32(limit.Count - len(entries) - 1)}
+		res = Reservation{Time: entry.Time.Time, Left: int32(limit.Count - len(in) - 1)}
 		return append(entries, entry), nil
 	})
 	if err != nil {
@@ -294,11 +297,24 @@ func update(ctx context.Context, c Client, book Book, now time.Time, decide chan
 		if err != nil {
 			return err
 		}
-		entries, err := decide(Prune(l.Status.Entries, book.Limit, now))
+		// Entries are kept for the longest window any account of the key
+		// counts with, so that one that declares a shorter window does not
+		// free the slots of the others.
+		keep := book.Limit
+		if r := l.Status.Retention; r != nil && r.Duration > keep.Window+keep.Margin {
+			keep = UploadLimit{Count: keep.Count, Window: r.Duration}
+		}
+		entries, err := decide(Prune(l.Status.Entries, keep, now))
 		if err != nil || entries == nil {
 			return err
 		}
+		// The newest MaxProfileUploadsPerWindow decide for any count the CRD
+		// allows; the ledger never holds more.
+		sortEntries(entries)
+		entries = entries[max(len(entries)-importsv1alpha1.MaxProfileUploadsPerWindow, 0):]
 		applySummary(&l.Status, Summarize(entries, book.Limit, now))
+		l.Status.Entries = entries
+		l.Status.Retention = &metav1.Duration{Duration: keep.Window + keep.Margin}
 		// Update, not a patch: it fails with a conflict when the ledger
 		// changed since it was read, which is what serialises reservers.
 		return c.Status().Update(ctx, &l)

@@ -370,3 +370,27 @@ func TestConcurrentReserversNeverExceedTheLimit(t *testing.T) {
 	g.Expect(holders).To(ConsistOf(won))
 	g.Expect(*account.Status.UploadsLeft).To(BeEquivalentTo(0))
 }
+
+// Two accounts of one key that declare different windows: the one with the
+// shorter window never frees the slots the other counts.
+func TestAShorterWindowKeepsTheLongerOnesSlots(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c := newClient(g)
+	hourly := newAccount(t, g, c, UploadLimit{Count: 2, Window: time.Hour})
+	brief := Book{Name: hourly.Name, Limit: UploadLimit{Count: 2, Window: time.Second, Margin: skewMargin(time.Second)}}
+	now := time.Now()
+	for i, book := range []Book{hourly.Book, hourly.Book} {
+		_, err := Reserve(ctx, c, book, Slot{Owner: fmt.Sprintf("%s/a%d", hourly.Namespace, i), Digest: "sha256:a"}, now, now)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	// A minute later the brief account sees a free window, and reserves...
+	later := now.Add(time.Minute)
+	_, err := Reserve(ctx, c, brief, Slot{Owner: hourly.Namespace + "/b", Digest: "sha256:b"}, later, later)
+	g.Expect(err).NotTo(HaveOccurred())
+	// ...without dropping the hourly account's slots, which it still counts.
+	g.Expect(getAccount(g, c, hourly).Status.Entries).To(HaveLen(3))
+	_, err = Reserve(ctx, c, hourly.Book, Slot{Owner: hourly.Namespace + "/a9", Digest: "sha256:a"}, later, later)
+	_, full := IsNoSlot(err)
+	g.Expect(full).To(BeTrue(), "the hourly account's window is full: %v", err)
+}
