@@ -84,9 +84,10 @@ e2e: manifests control-plane object-store ## Run test/e2e: the manager, the simu
 	go test $(E2E_FLAGS) ./test/e2e/
 
 .PHONY: bench
-bench: control-plane object-store ## Run the validation, upload and object-store benchmarks, then hack/bench-upload.sh (operator vs curl; see docs/benchmarks.md).
+bench: control-plane object-store ## Run the validation, upload and object-store benchmarks, hack/bench-upload.sh (operator vs curl), then the packing and budget-use benchmarks (see docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/... ./internal/source/
 	hack/bench-upload.sh
+	$(MAKE) bench-packing bench-budget
 
 .PHONY: bench-packing
 bench-packing: control-plane object-store ## 1,000 small ProfileImports of one scope packed into few uploads, against imports travelling alone (PACK_IMPORTS, PACK_ALONE_IMPORTS; see docs/benchmarks.md).
