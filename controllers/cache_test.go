@@ -167,6 +167,7 @@ var _ = Describe("A namespace-scoped install (config/namespaced)", func() {
 			namespaces   []string
 			roles        []*unstructured.Unstructured
 			bindings     []*unstructured.Unstructured
+			ledgerAccess []*unstructured.Unstructured
 			serviceAcct  string
 			operatorNS   string
 			clusterRules []rbacv1.PolicyRule
@@ -175,6 +176,10 @@ var _ = Describe("A namespace-scoped install (config/namespaced)", func() {
 			switch doc.GetKind() {
 			case "ClusterRole", "ClusterRoleBinding":
 				Expect(doc.GetName()).NotTo(ContainSubstring("manager-role"))
+				// The cluster-scoped UploadLedgers, one per API key.
+				if strings.HasSuffix(doc.GetName(), "upload-ledgers") {
+					ledgerAccess = append(ledgerAccess, doc)
+				}
 			case "Role":
 				if strings.HasSuffix(doc.GetName(), "manager-role") {
 					roles = append(roles, doc)
@@ -221,14 +226,16 @@ var _ = Describe("A namespace-scoped install (config/namespaced)", func() {
 		Expect(roleNamespaces).To(ConsistOf(namespaces))
 		Expect(bindingNamespaces).To(ConsistOf(namespaces))
 
-		By("applying those Roles and RoleBindings")
+		Expect(ledgerAccess).To(HaveLen(2), "the ClusterRole of the upload ledgers and its binding")
+
+		By("applying those Roles and RoleBindings, and the ClusterRole of the upload ledgers")
 		for _, ns := range namespaces {
 			err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 			if !apierrors.IsAlreadyExists(err) {
 				Expect(err).NotTo(HaveOccurred())
 			}
 		}
-		for _, obj := range append(roles, bindings...) {
+		for _, obj := range append(append(roles, bindings...), ledgerAccess...) {
 			Expect(k8sClient.Create(ctx, obj)).To(Succeed())
 			DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(context.Background(), obj))).To(Succeed()) })
 		}
