@@ -120,7 +120,7 @@ func (r *AudienceListReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		r.SourceRecheck = defaultSourceRecheck
 	}
 	r.UploadTimeout = orUploadTimeout(r.UploadTimeout)
-	r.MaxFileBytes = fileCap(r.MaxFileBytes)
+	r.MaxFileBytes = fileCap(r.MaxFileBytes, maxUploadBytes)
 	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.lists = r.Clients.lists
 	r.frame = newFrame(kind[*importsv1alpha1.AudienceList, *listScope]{

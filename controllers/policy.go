@@ -15,6 +15,16 @@ import (
 const maxUploadBytes = localytics.DefaultMaxUploadBytes
 
 const (
+	// maxParts bounds the parts a profile file is cut into (status.parts
+	// keeps each one's start and job): at 10 uploads an hour, ten hours.
+	maxParts = 100
+
+	// maxImportFileBytes is the largest profile file accepted by default:
+	// maxParts uploads of the vendor's size.
+	maxImportFileBytes = maxParts * maxUploadBytes
+)
+
+const (
 	// maxImportsPerUpload bounds the imports one upload carries: the
 	// carrier writes each one's intent before the upload and its outcome
 	// after, so it bounds the writes of one reconcile.
@@ -40,6 +50,10 @@ const (
 	// transient failures.
 	defaultBackoffBase = time.Second
 	defaultBackoffMax  = 5 * time.Minute
+
+	// nextPartRequeue is how soon an import whose part's job ended queues
+	// for the next part.
+	nextPartRequeue = 100 * time.Millisecond
 
 	// conflictRequeue is how soon an object whose status patch met a
 	// concurrent write (for an account, usually a reservation in its

@@ -71,8 +71,8 @@ type ProfileImportReconciler struct {
 	// outside the cluster, where no watch sees it. Zero means 2m.
 	SourceRecheck time.Duration
 	// MaxFileBytes is the largest source file accepted; zero (or more than
-	// the Localytics limit) means the Localytics limit, 100 MB. Tests set
-	// less.
+	// maxParts uploads of the Localytics limit) means that, 10 GB. A file
+	// over its account's upload size goes up in parts. Tests set less.
 	MaxFileBytes int64
 
 	frame    *frame[*importsv1alpha1.ProfileImport, *importScope]
@@ -104,7 +104,7 @@ func (r *ProfileImportReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		r.SourceRecheck = defaultSourceRecheck
 	}
 	r.UploadTimeout = orUploadTimeout(r.UploadTimeout)
-	r.MaxFileBytes = fileCap(r.MaxFileBytes)
+	r.MaxFileBytes = fileCap(r.MaxFileBytes, maxImportFileBytes)
 	r.accounts = accountResolver{cached: r.Client, apiReader: r.APIReader, clients: r.Clients, secrets: r.SourceOptions.SecretPolicy}
 	r.frame = newFrame(kind[*importsv1alpha1.ProfileImport, *importScope]{
 		newObject:  func() *importsv1alpha1.ProfileImport { return &importsv1alpha1.ProfileImport{} },

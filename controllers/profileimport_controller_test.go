@@ -36,11 +36,11 @@ type importSim struct {
 }
 
 // newImportSim allows the vendor's 10 uploads per window.
-func newImportSim(window time.Duration) *importSim {
+func newImportSim(window time.Duration, edit ...func(*sim.Config)) *importSim {
 	GinkgoHelper()
 	n := simSeq.Add(1)
 	s := &importSim{key: fmt.Sprintf("pi-key-%d", n), secret: fmt.Sprintf("pi-secret-%d", n)}
-	s.Server = sim.New(sim.Config{
+	config := sim.Config{
 		Accounts: []sim.Account{{Key: s.key, Secret: s.secret, OrgIDs: []int64{simOrgID}, AppIDs: []string{simAppID}}},
 		Limits: sim.Limits{
 			ProfileUploads: 10, ProfileUploadWindow: window,
@@ -48,7 +48,11 @@ func newImportSim(window time.Duration) *importSim {
 		},
 		PendingFor: 100 * time.Millisecond,
 		RunningFor: 200 * time.Millisecond,
-	})
+	}
+	for _, e := range edit {
+		e(&config)
+	}
+	s.Server = sim.New(config)
 	server := httptest.NewServer(s.Server)
 	s.url = server.URL
 	DeferCleanup(server.Close)

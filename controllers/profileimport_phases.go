@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -56,15 +57,28 @@ func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *import
 
 	// A queued import is reconciled again and again while it waits for a
 	// slot: a file already validated at the source's current revision is
-	// not read again (for an object store, not downloaded again).
+	// not read again (for an object store, not downloaded again), unless
+	// its cut into parts is for another upload size and none was sent.
+	uploadSize := r.uploadSizeOf(ctx, pi)
 	if known, ok := recordedReport(pi.Status); ok {
 		revision, err := source.Revision(readCtx, r.APIReader, pi.Namespace, pi.Spec.Source, r.SourceOptions)
 		if err != nil {
 			return sourceFailed(err)
 		}
-		if revision == pi.Status.SourceRevision {
+		switch {
+		case revision == pi.Status.SourceRevision && (partsStarted(pi) || partsCutFor(pi.Status, uploadSize)):
 			st.report, st.revision = known, revision
 			return r.judgeReport(st, "", false)
+		case partsStarted(pi):
+			// The parts sent were of the revision that is gone: the rest
+			// cannot be cut from another file.
+			pe := stalled(ReasonSourceChanged, nil,
+				"the file changed after %d of its %d parts were uploaded; the rest of the file they were cut from is gone. "+
+					"Restore that file, or create a new ProfileImport for the new one", pi.Status.Parts.Done, pi.Status.Parts.Total)
+			if pi.Spec.Source.ObjectStore != nil {
+				pe.recheck = r.SourceRecheck
+			}
+			return pe
 		}
 	}
 
@@ -76,7 +90,7 @@ func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *import
 		return sourceFailed(err)
 	}
 	defer func() { _ = file.Close() }()
-	report, err := importfile.Validate(readCtx, file, importfile.Format(formatOf(pi)))
+	report, err := importfile.Validate(readCtx, file, importfile.Format(formatOf(pi)), importfile.CutInto(uploadSize, maxParts))
 	if err != nil {
 		return transient(ReasonSourceUnreadable, err, "%s could not be read; retrying", file.Description)
 	}
@@ -88,6 +102,7 @@ func (r *ProfileImportReconciler) validateSource(ctx context.Context, st *import
 	pi.Status.Lines = report.Lines
 	pi.Status.Bytes = report.Bytes
 	pi.Status.Validation = validationSummary(report)
+	pi.Status.Parts = partsOf(report, uploadSize)
 	return r.judgeReport(st, file.Description, newFile)
 }
 
@@ -137,6 +152,10 @@ func recordedReport(status importsv1alpha1.ProfileImportStatus) (importfile.Repo
 func (r *ProfileImportReconciler) judgeReport(st *importScope, description string, newFile bool) error {
 	pi, report := st.obj, st.report
 	rejected := tooLargeAfterReading(report.Bytes, r.MaxFileBytes)
+	parts := pi.Status.Parts
+	if partsStarted(pi) {
+		parts = nil // cut and judged before its first part was sent
+	}
 	switch {
 	case rejected != nil:
 		// The other counts are of the part that was read.
@@ -147,6 +166,15 @@ func (r *ProfileImportReconciler) judgeReport(st *importScope, description strin
 			report.InvalidLines, report.Lines, firstError(report))
 	case report.ValidLines == 0:
 		rejected = stalled(ReasonNoValidLines, nil, "the file has no valid line to upload (%d lines, %d invalid)", report.Lines, report.InvalidLines)
+	case parts != nil && parts.OversizedLine > 0:
+		rejected = stalled(ReasonFileTooLarge, nil,
+			"line %d is larger, with the file's header, than one upload may be (%d bytes, the account's spec.limits.maxUploadBytes); nothing was uploaded",
+			parts.OversizedLine, parts.MaxBytes)
+	case parts != nil && parts.Total > maxParts:
+		rejected = stalled(ReasonFileTooLarge, nil,
+			"the file takes %d uploads of at most %d bytes (the account's spec.limits.maxUploadBytes), more than the %d parts a file may be cut into; "+
+				"nothing was uploaded. Split the file, or raise the account's maxUploadBytes",
+			parts.Total, parts.MaxBytes, maxParts)
 	}
 	if rejected != nil {
 		return r.reject(st, rejected, newFile)
@@ -155,8 +183,12 @@ func (r *ProfileImportReconciler) judgeReport(st *importScope, description strin
 		pi.Status.Phase = importsv1alpha1.PhasePending
 	}
 	if newFile {
+		inPartsNote := ""
+		if inParts(pi) {
+			inPartsNote = fmt.Sprintf(", to upload in %d parts", pi.Status.Parts.Total)
+		}
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventValidated, "Validate",
-			"%s: %d valid lines, %d invalid, %d bytes, %s", description, report.ValidLines, report.InvalidLines, report.Bytes, report.Digest)
+			"%s: %d valid lines, %d invalid, %d bytes, %s%s", description, report.ValidLines, report.InvalidLines, report.Bytes, report.Digest, inPartsNote)
 	}
 	return nil
 }
@@ -288,6 +320,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		UID:     pi.UID,
 		Digest:  st.report.Digest,
 		Attempt: attempt.number,
+		Part:    partOf(pi),
 	}
 	ledgerClient := ledger.Uncached(r.APIReader, r.Client)
 	now := r.Clock.Now()
@@ -360,6 +393,7 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 		ContentDigest: st.report.Digest,
 		StartedAt:     metav1.Time{Time: attempt.startedAt},
 		Attempt:       attempt.number,
+		Part:          partOf(pi),
 	}
 	pi.Status.SharedUpload = nil
 	if len(candidates) > 0 {
@@ -388,8 +422,11 @@ func (r *ProfileImportReconciler) upload(ctx context.Context, st *importScope) e
 	// The digest is reconcileSource's, of this very revision: the upload
 	// checks every line again (and drops invalid ones in SkipInvalid mode)
 	// but does not hash the bytes again.
-	content := importfile.NewReader(file, importfile.Format(formatOf(pi)), importfile.Mode(validationOf(pi)),
-		importfile.WithoutDigest())
+	opts := []importfile.ReaderOption{importfile.WithoutDigest()}
+	if inParts(pi) {
+		opts = append(opts, importfile.Records(partRecords(pi.Status.Parts)))
+	}
+	content := importfile.NewReader(file, importfile.Format(formatOf(pi)), importfile.Mode(validationOf(pi)), opts...)
 	body := &packBody{ctx: uploadCtx, r: r, first: content, members: members}
 	defer func() { _ = body.Close() }()
 	activityID, err := st.api.UploadProfiles(uploadCtx, localytics.ProfileUpload{
@@ -494,6 +531,11 @@ func (r *ProfileImportReconciler) recordAnswer(recordCtx context.Context, st *im
 		if len(out.members) > 0 {
 			r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
 				"Uploaded %d lines to Localytics with %d other imports; activity %s", out.content.Report().ValidLines, len(out.members), activityID)
+			return nil
+		}
+		if inParts(pi) {
+			r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
+				"Uploaded part %d of %d to Localytics; activity %s", pi.Status.Parts.Done+1, pi.Status.Parts.Total, activityID)
 			return nil
 		}
 		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventUploaded, "Upload",
@@ -703,12 +745,10 @@ func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importS
 	if !job.Status.Terminal() {
 		return ctrl.Result{RequeueAfter: r.pollInterval(pi, st.now)}, nil
 	}
-	pi.Status.Statistics = &importsv1alpha1.ProfileImportStatistics{
-		Successful: job.Stats.Successful,
-		Parsed:     job.Stats.Parsed,
-		Failed:     job.Stats.Failed,
-		Total:      job.Stats.Total,
+	if inParts(pi) {
+		return r.finishPart(st, job)
 	}
+	pi.Status.Statistics = statisticsOf(job.Stats)
 	unattributed := int64(0)
 	if shared != nil {
 		// The job's counts are of the whole body: this import's are its
@@ -742,6 +782,33 @@ func (r *ProfileImportReconciler) reconcilePoll(ctx context.Context, st *importS
 	}
 	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventCompleted, "Poll",
 		"Localytics imported %d profiles of %d lines, %d failed", pi.Status.Statistics.Successful, pi.Status.Statistics.Total, pi.Status.Statistics.Failed)
+	return ctrl.Result{}, nil
+}
+
+// finishPart records the end of the job of a part: the import queues for
+// the next part, or ends with the last (or a failed) one.
+func (r *ProfileImportReconciler) finishPart(st *importScope, job localytics.ProfileJob) (ctrl.Result, error) {
+	pi := st.obj
+	part, total := pi.Status.Parts.Done+1, pi.Status.Parts.Total
+	if finishPart(pi, job) {
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventPartCompleted, "Poll",
+			"The Localytics job of part %d of %d completed: %d profiles imported of %d lines, %d failed; the next part queues for its slot",
+			part, total, job.Stats.Successful, job.Stats.Total, job.Stats.Failed)
+		pi.Status.ActivityID, pi.Status.SubmittedAt = "", nil
+		pi.Status.Phase = importsv1alpha1.PhaseQueued
+		return ctrl.Result{RequeueAfter: nextPartRequeue}, nil
+	}
+	pi.Status.CompletedAt = &metav1.Time{Time: st.now}
+	if job.Status == localytics.JobFailed {
+		pi.Status.Phase = importsv1alpha1.PhaseFailed
+		r.Recorder.Eventf(pi, nil, corev1.EventTypeWarning, EventFailed, "Poll",
+			"The Localytics job of part %d of %d failed, and the parts after it are not sent; see status.errorLogURL", part, total)
+		return ctrl.Result{}, errJobFailed
+	}
+	pi.Status.Phase = importsv1alpha1.PhaseCompleted
+	r.Recorder.Eventf(pi, nil, corev1.EventTypeNormal, EventCompleted, "Poll",
+		"Localytics imported %d profiles of %d lines in %d parts, %d failed",
+		pi.Status.Statistics.Successful, pi.Status.Statistics.Total, total, pi.Status.Statistics.Failed)
 	return ctrl.Result{}, nil
 }
 

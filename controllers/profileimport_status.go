@@ -69,6 +69,7 @@ const (
 	EventUploaded       = "Uploaded"
 	EventRetryingUpload = "RetryingUpload"
 	EventCompleted      = "Completed"
+	EventPartCompleted  = "PartCompleted"
 	EventFailed         = "Failed"
 	// EventFailedLinesUnattributed: the error log of a shared upload named
 	// fewer lines than failed, so some failures could not be given to an

@@ -12,14 +12,15 @@ import (
 )
 
 // The size rule of source files, for every kind: a file over maxBytes (the
-// reconcilers' MaxFileBytes, the Localytics limit) is never uploaded, and
-// never read further than it must be to know that.
+// reconcilers' MaxFileBytes) is never uploaded, and never read further than
+// it must be to know that.
 
-// fileCap is a reconciler's MaxFileBytes: the Localytics limit when unset,
-// and never more.
-func fileCap(n int64) int64 {
-	if n <= 0 || n > maxUploadBytes {
-		return maxUploadBytes
+// fileCap is a reconciler's MaxFileBytes: limit when unset, and never more.
+// An audience list goes up in one upload, so its limit is the vendor's; a
+// profile file may go up in parts (uploadparts.go).
+func fileCap(n, limit int64) int64 {
+	if n <= 0 || n > limit {
+		return limit
 	}
 	return n
 }
@@ -39,7 +40,7 @@ func openWithin(ctx context.Context, reader client.Reader, namespace string, src
 	}
 	if file.Size > maxBytes {
 		_ = file.Close()
-		return nil, stalled(ReasonFileTooLarge, nil, "%s has %d bytes, over the Localytics limit of %d bytes; none of it was read, nothing was uploaded",
+		return nil, stalled(ReasonFileTooLarge, nil, "%s has %d bytes, over the limit of %d bytes; none of it was read, nothing was uploaded",
 			file.Description, file.Size, maxBytes)
 	}
 	file.ReadCloser = limitedFile{Reader: io.LimitReader(file.ReadCloser, maxBytes+1), Closer: file.ReadCloser}
@@ -60,7 +61,7 @@ func tooLargeAfterReading(validatedBytes, maxBytes int64) *phaseError {
 	if validatedBytes <= maxBytes {
 		return nil
 	}
-	return stalled(ReasonFileTooLarge, nil, "the file has more than %d bytes, the Localytics limit; reading stopped there, nothing was uploaded", maxBytes)
+	return stalled(ReasonFileTooLarge, nil, "the file has more than %d bytes, the limit; reading stopped there, nothing was uploaded", maxBytes)
 }
 
 // limitedFile is a file's stream cut at a length, closed as the file.

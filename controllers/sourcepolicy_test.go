@@ -112,7 +112,7 @@ var _ = Describe("Source limits", func() {
 		pi := createImport(ns, "too-big", "", fromObject(ns, "big.json"))
 
 		cond := eventuallyCondition(pi, importsv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonFileTooLarge)
-		Expect(cond.Message).To(Equal(fmt.Sprintf("object s3://%s/big.json has %d bytes, over the Localytics limit of %d bytes; "+
+		Expect(cond.Message).To(Equal(fmt.Sprintf("object s3://%s/big.json has %d bytes, over the limit of %d bytes; "+
 			"none of it was read, nothing was uploaded", ns, importMaxFileBytes+1, importMaxFileBytes)))
 		got := getImport(pi)
 		Expect(got.Status.Phase).To(Equal(importsv1alpha1.PhaseInvalid))
@@ -132,7 +132,7 @@ var _ = Describe("Source limits", func() {
 		al := createAudienceList(ns, "too-big", newAppID(), "big", withLinesFormat)
 
 		cond := eventuallyCondition(al, importsv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonFileTooLarge)
-		Expect(cond.Message).To(Equal(fmt.Sprintf(`ConfigMap "big" key %q has %d bytes, over the Localytics limit of %d bytes; `+
+		Expect(cond.Message).To(Equal(fmt.Sprintf(`ConfigMap "big" key %q has %d bytes, over the limit of %d bytes; `+
 			"none of it was read, nothing was uploaded", audienceKey, listMaxFileBytes+1, listMaxFileBytes)))
 		got := getAudienceList(al)
 		Expect(got.Status.Validation).To(BeNil(), "nothing was validated")
@@ -153,7 +153,7 @@ var _ = Describe("Source limits", func() {
 			})
 
 			cond := eventuallyCondition(al, importsv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonFileTooLarge)
-			Expect(cond.Message).To(Equal(fmt.Sprintf("the file has more than %d bytes, the Localytics limit; reading stopped there, nothing was uploaded",
+			Expect(cond.Message).To(Equal(fmt.Sprintf("the file has more than %d bytes, the limit; reading stopped there, nothing was uploaded",
 				listMaxFileBytes)))
 			Expect(getAudienceList(al).Status.Bytes).To(BeEquivalentTo(listMaxFileBytes+1),
 				"validation read the cap and one byte of the %d the store sent", len(file))

@@ -38,7 +38,7 @@ import (
 // Never, validated at its revision, and not retrying an upload of unknown
 // outcome (a retry travels alone, in a slot of its own).
 func packable(pi *importsv1alpha1.ProfileImport) bool {
-	return pi.Spec.Packing != importsv1alpha1.PackingNever && formatOf(pi) == importsv1alpha1.ProfileFormatJSON &&
+	return pi.Spec.Packing != importsv1alpha1.PackingNever && formatOf(pi) == importsv1alpha1.ProfileFormatJSON && pi.Status.Parts == nil &&
 		pi.Status.UploadIntent == nil && pi.Status.ContentDigest != "" && pi.Status.SourceRevision != "" &&
 		pi.Status.Validation != nil
 }

@@ -169,6 +169,12 @@ type UploadReservation struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Attempt int32 `json:"attempt,omitempty"`
+
+	// part is the part of the file the slot was taken for, from 0, for a
+	// file uploaded in parts: each part takes a slot of its own.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Part int32 `json:"part,omitempty"`
 }
 
 // AppAudienceLists counts the audience lists of one app.

@@ -196,6 +196,79 @@ type UploadIntent struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Attempt int32 `json:"attempt,omitempty"`
+
+	// part is the part of the file being sent, from 0, for a file uploaded
+	// in parts (status.parts); 0 otherwise.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Part int32 `json:"part,omitempty"`
+}
+
+// UploadParts is the upload in parts of a file larger than its account's
+// spec.limits.maxUploadBytes: runs of whole lines, in order, each sent
+// after the previous part's job ended, in an upload slot of its own.
+type UploadParts struct {
+	// total is how many parts the file is cut into. A file of more than
+	// 100 parts is not uploaded.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Total int32 `json:"total"`
+
+	// done counts the parts whose job ended; the part being uploaded or
+	// processed is the next one.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Done int32 `json:"done"`
+
+	// progress is done/total, for kubectl get.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Progress string `json:"progress,omitempty"`
+
+	// maxBytes is the size the parts were cut to: the account's
+	// spec.limits.maxUploadBytes when the file was validated.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	MaxBytes int64 `json:"maxBytes"`
+
+	// starts are the numbers of the lines (counted as status.lines counts
+	// them: blank lines and a CSV header left out) where the second and
+	// later parts start.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=99
+	Starts []int64 `json:"starts,omitempty"`
+
+	// oversizedLine is the first line of the file that fits in no part
+	// (with the CSV header, over maxBytes alone), 0 if none: such a file
+	// is not uploaded.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	OversizedLine int64 `json:"oversizedLine,omitempty"`
+
+	// jobs are the Localytics jobs of the parts done, in part order.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Jobs []PartJob `json:"jobs,omitempty"`
+}
+
+// PartJob is the Localytics job of one part of a file uploaded in parts.
+type PartJob struct {
+	// activityID is the job's id.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	ActivityID string `json:"activityID"`
+
+	// statistics are the job's counts.
+	// +required
+	Statistics ProfileImportStatistics `json:"statistics"`
+
+	// errorLogURL is the job's error log, if it has one
+	// (localytics.MaxErrorLogURLLength).
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	ErrorLogURL string `json:"errorLogURL,omitempty"`
 }
 
 // SharedUpload is the upload an import shared with other imports of its
@@ -302,6 +375,13 @@ type ProfileImportStatus struct {
 	// lines are in the body. Its statistics are its own lines' counts.
 	// +optional
 	SharedUpload *SharedUpload `json:"sharedUpload,omitempty"`
+
+	// parts is the upload in parts of a file larger than the account's
+	// spec.limits.maxUploadBytes. activityID, submittedAt and statistics
+	// are then of the part under way (statistics summed over the parts
+	// done), and the import is Completed once every part's job is.
+	// +optional
+	Parts *UploadParts `json:"parts,omitempty"`
 	// uploadRefusal records the last upload Localytics refused.
 	// +optional
 	UploadRefusal *UploadRefusal `json:"uploadRefusal,omitempty"`
@@ -355,6 +435,7 @@ type ProfileImportStatus struct {
 // +kubebuilder:printcolumn:name="Rows OK",type=integer,JSONPath=`.status.statistics.successful`
 // +kubebuilder:printcolumn:name="Rows Failed",type=integer,JSONPath=`.status.statistics.failed`
 // +kubebuilder:printcolumn:name="Upload",type=string,JSONPath=`.status.sharedUpload.carrier`,description="The import whose upload this one shared, if it shared one"
+// +kubebuilder:printcolumn:name="Parts",type=string,JSONPath=`.status.parts.progress`,description="Parts done of parts total, for a file uploaded in parts"
 // +kubebuilder:printcolumn:name="Next Slot",type=string,JSONPath=`.status.nextUploadSlot`,description="When the next upload slot opens (a time: a date column would show a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Queue",type=integer,JSONPath=`.status.queuePosition`,priority=1

@@ -10,11 +10,14 @@ import (
 // The operator runs it before spending an upload, to show the errors and the
 // digest. The error is only for reading the source (or ctx ending, or an
 // unknown format); invalid lines are in the Report.
-func Validate(ctx context.Context, r io.Reader, f Format) (Report, error) {
+func Validate(ctx context.Context, r io.Reader, f Format, opts ...ReaderOption) (Report, error) {
 	if err := f.check(); err != nil {
 		return Report{}, err
 	}
 	s := newScanner(r, f, false)
+	for _, opt := range opts {
+		opt(s)
+	}
 	for n := 0; ; n++ {
 		if n%256 == 0 { // a record, or a run of up to a buffer of lines
 			if err := ctx.Err(); err != nil {
@@ -61,7 +64,8 @@ func NewReader(r io.Reader, f Format, m Mode, opts ...ReaderOption) *Reader {
 	return &Reader{s: s}
 }
 
-// ReaderOption changes what a Reader does besides passing lines on.
+// ReaderOption changes what a pass (a Reader, or Validate) does besides
+// checking and passing lines on.
 type ReaderOption func(*scanner)
 
 // WithoutDigest makes a Reader skip hashing the source, which is about a

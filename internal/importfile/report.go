@@ -37,6 +37,9 @@ type Report struct {
 	HasIncrement bool
 	// Errors holds the first MaxReportedErrors problems, in line order.
 	Errors []LineError
+	// Parts is how the file was cut into uploads, for a pass made with
+	// CutInto; zero otherwise.
+	Parts Parts
 }
 
 // LineError says why one line of a source file is invalid.

@@ -56,6 +56,9 @@ type scanner struct {
 	id     []byte // the customer id of the current line (FormatAudienceLines)
 	ids    *idSet // the ids seen so far (FormatAudienceLines only)
 	out    []byte // the converted line (FormatAudienceLines)
+
+	cut      *cutter // CutInto
+	from, to int64   // Records
 }
 
 var bom = []byte("\xef\xbb\xbf")
@@ -81,6 +84,7 @@ func (s *scanner) snapshot() Report {
 	r := s.report
 	r.Bytes = s.src.n
 	r.Errors = slices.Clone(r.Errors)
+	r.Parts = s.cut.snapshot()
 	return r
 }
 
@@ -95,6 +99,9 @@ func (s *scanner) next() (rec []byte, addBreak bool, err error) {
 	}
 	for {
 		if run, addBreak := s.fastRun(); len(run) > 0 {
+			if skip, _ := s.window(s.report.Lines); skip {
+				continue // a run never spans the window's start
+			}
 			return run, addBreak, nil
 		}
 		line, long, err := s.readLine()
@@ -106,6 +113,10 @@ func (s *scanner) next() (rec []byte, addBreak bool, err error) {
 		}
 		s.report.Lines++
 		s.recLine = s.lineNo
+		skip, stop := s.window(s.report.Lines)
+		if stop {
+			return nil, false, io.EOF
+		}
 		valid := false
 		if long > 0 {
 			s.f = fault{code: faultTooLong, n1: long}
@@ -123,6 +134,10 @@ func (s *scanner) next() (rec []byte, addBreak bool, err error) {
 			continue
 		}
 		s.report.ValidLines++
+		s.cut.took(s.report.Lines, s.recLine, int64(len(line))+1)
+		if skip {
+			continue
+		}
 		if s.format == FormatAudienceLines && s.emit {
 			s.out = appendAudienceLine(s.out[:0], s.id)
 			return s.out, false, nil
@@ -145,7 +160,7 @@ func (s *scanner) fastRun() (run []byte, addBreak bool) {
 	}
 	buf, _ := s.br.Peek(s.br.Buffered())
 	i := 0
-	for i < len(buf) {
+	for limit := s.fastLimit(); i < len(buf) && limit != 0; limit-- {
 		var n int
 		var ok, increment bool
 		if s.format == FormatProfileJSON {
@@ -157,11 +172,11 @@ func (s *scanner) fastRun() (run []byte, addBreak bool) {
 		crlf := ok && end+1 < len(buf) && buf[end] == '\r' && buf[end+1] == '\n'
 		switch {
 		case ok && end < len(buf) && buf[end] == '\n':
-			s.took(increment)
+			s.took(increment, int64(n)+1)
 			i = end + 1
 			continue
 		case crlf && i == 0:
-			s.took(increment)
+			s.took(increment, int64(n)+1)
 			_, _ = s.br.Discard(end + 2)
 			return buf[:end], true
 		case crlf: // taken alone, by the next call
@@ -176,12 +191,14 @@ func (s *scanner) fastRun() (run []byte, addBreak bool) {
 	return buf[:i], false
 }
 
-// took counts a line that the fast path accepted.
-func (s *scanner) took(increment bool) {
+// took counts a line that the fast path accepted, which passes on size
+// bytes.
+func (s *scanner) took(increment bool, size int64) {
 	s.report.HasIncrement = s.report.HasIncrement || increment
 	s.lineNo++
 	s.report.Lines++
 	s.report.ValidLines++
+	s.cut.took(s.report.Lines, s.lineNo, size)
 }
 
 // checkLine checks one non-blank line of a line-based format.
@@ -241,15 +258,24 @@ func (s *scanner) nextCSV() (rec []byte, addBreak bool, err error) {
 			}
 			return nil, false, nil
 		case isHeader: // passed on, not counted
+			s.cut.headerTook(int64(p.size) + 1) // its lines and breaks, as passed on
 			if s.emit {
 				return rec, addBreak, nil
 			}
 			return nil, false, nil
 		}
 		s.report.Lines++
+		skip, stop := s.window(s.report.Lines)
+		if stop {
+			return nil, false, io.EOF
+		}
 		switch {
 		case valid:
 			s.report.ValidLines++
+			s.cut.took(s.report.Lines, s.recLine, int64(p.size)+1)
+			if skip {
+				continue
+			}
 			return rec, addBreak, nil
 		case p.headerBad: // counted, but the header's error says it all
 			s.report.InvalidLines++

@@ -98,6 +98,9 @@ type Slot struct {
 	// outcome: each takes a slot of its own, since the vendor counted the
 	// upload whose answer was lost.
 	Attempt int32
+	// Part is the part of a file uploaded in parts, from 0: each takes a
+	// slot of its own.
+	Part int32
 }
 
 // HeldIn reports whether the ledger holds an entry of s.
@@ -116,7 +119,8 @@ func (s Slot) matches(e importsv1alpha1.UploadReservation) bool {
 	return e.ProfileImport == s.Owner &&
 		(e.UID == "" || e.UID == s.UID) &&
 		e.ContentDigest == s.Digest &&
-		e.Attempt == s.Attempt
+		e.Attempt == s.Attempt &&
+		e.Part == s.Part
 }
 
 // entry is the ledger entry of s, taken at t.
@@ -127,6 +131,7 @@ func (s Slot) entry(t time.Time) importsv1alpha1.UploadReservation {
 		UID:           s.UID,
 		ContentDigest: s.Digest,
 		Attempt:       s.Attempt,
+		Part:          s.Part,
 	}
 }
 
