@@ -84,14 +84,18 @@ e2e: manifests control-plane object-store ## Run test/e2e: the manager, the simu
 	go test $(E2E_FLAGS) ./test/e2e/
 
 .PHONY: bench
-bench: control-plane object-store ## Run the validation, upload and object-store benchmarks, hack/bench-upload.sh (operator vs curl), then the packing and budget-use benchmarks (see docs/benchmarks.md).
+bench: control-plane object-store ## Run the validation, upload and object-store benchmarks, hack/bench-upload.sh (operator vs curl), then the packing, budget-use and big-file benchmarks (see docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/... ./internal/source/
 	hack/bench-upload.sh
-	$(MAKE) bench-packing bench-budget
+	$(MAKE) bench-packing bench-budget bench-bigfile
 
 .PHONY: bench-packing
 bench-packing: control-plane object-store ## 1,000 small ProfileImports of one scope packed into few uploads, against imports travelling alone (PACK_IMPORTS, PACK_ALONE_IMPORTS; see docs/benchmarks.md).
 	go test -run '^$$' -bench BenchmarkPacking -benchtime 1x -timeout 3h ./test/e2e/
+
+.PHONY: bench-bigfile
+bench-bigfile: control-plane object-store ## A 1 GiB profile file from versitygw imported in parts: wall time, MB/s, the manager's peak RSS above idle (BIG_FILE_BYTES; see docs/benchmarks.md).
+	go test -run '^$$' -bench BenchmarkBigFile -benchtime 1x -timeout 1h ./test/e2e/
 
 .PHONY: bench-budget
 bench-budget: control-plane object-store ## 100 imports travelling alone on a budget of 10 per 10s: the share of the slots used, never over (BUDGET_IMPORTS; see docs/benchmarks.md).

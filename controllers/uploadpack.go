@@ -145,7 +145,8 @@ func gatherUntil(pi *importsv1alpha1.ProfileImport, imports []*importsv1alpha1.P
 	k := scopeKeyOf(pi)
 	for _, o := range imports {
 		if o.CreationTimestamp.After(newest) && scopeKeyOf(o) == k && notUploaded(o, true) && o.Status.UploadIntent == nil &&
-			o.DeletionTimestamp.IsZero() && o.Spec.Packing != importsv1alpha1.PackingNever && formatOf(o) == importsv1alpha1.ProfileFormatJSON {
+			o.DeletionTimestamp.IsZero() && o.Spec.Packing != importsv1alpha1.PackingNever && formatOf(o) == importsv1alpha1.ProfileFormatJSON &&
+			o.Status.Parts == nil {
 			newest = o.CreationTimestamp.Time
 		}
 	}

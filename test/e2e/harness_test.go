@@ -561,6 +561,7 @@ type accountSpec struct {
 	listsPerApp      int    // 0 means the default
 	secretName       string // 0 means localytics-credentials
 	secretDataSecret string // the api-secret the Secret holds; empty means secret
+	maxUploadBytes   int64  // 0 means the default
 }
 
 // manifest is the account and its Secret.
@@ -580,6 +581,9 @@ func (a accountSpec) manifest() string {
 	lists := ""
 	if a.listsPerApp > 0 {
 		lists = fmt.Sprintf("    audienceListsPerApp: %d\n", a.listsPerApp)
+	}
+	if a.maxUploadBytes > 0 {
+		lists += fmt.Sprintf("    maxUploadBytes: %d\n", a.maxUploadBytes)
 	}
 	return secretManifest(a.secretName, a.key, a.secretDataSecret) + fmt.Sprintf(`---
 apiVersion: imports.localytics.dev/v1alpha1
