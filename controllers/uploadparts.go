@@ -115,12 +115,15 @@ func statisticsOf(s localytics.ProfileStats) *importsv1alpha1.ProfileImportStati
 }
 
 // uploadSizeOf is the upload size of the account an import names, for
-// cutting its file: the default when the account cannot be read (the
-// account's phase says why; the cut is made again for its size before an
-// upload).
+// cutting its file. When the account cannot be read (its own status says
+// why) it is the size of the recorded cut, so that the file is not read
+// again for it, or the default.
 func (r *ProfileImportReconciler) uploadSizeOf(ctx context.Context, pi *importsv1alpha1.ProfileImport) int64 {
 	account := &importsv1alpha1.LocalyticsAccount{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: pi.Namespace, Name: pi.Spec.AccountRef.Name}, account); err != nil {
+		if pi.Status.Parts != nil {
+			return pi.Status.Parts.MaxBytes
+		}
 		return maxUploadBytes
 	}
 	return uploadBytesOf(account.Spec.Limits)

@@ -28,7 +28,8 @@ type cutter struct {
 // CutInto makes a pass (Validate) cut the file into parts of at most
 // maxBytes of what a Reader passes on, recording in Report.Parts the first
 // record of each of the first maxParts parts. Records a Reader would drop
-// (invalid ones in SkipInvalid mode, repeated ids) take no room.
+// (invalid ones in SkipInvalid mode) take no room. It is for the profile
+// formats: a `lines` audience file's conversion to JSON is not counted.
 func CutInto(maxBytes int64, maxParts int) ReaderOption {
 	return func(s *scanner) { s.cut = &cutter{max: maxBytes, maxStarts: max(maxParts-1, 0)} }
 }
