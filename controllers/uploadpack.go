@@ -87,9 +87,12 @@ func packsOf(line []*importsv1alpha1.ProfileImport, capBytes int64) []pack {
 	return packs
 }
 
-// bodyBytes bounds what an import's file adds to a body: its bytes, and the
-// line break the Reader ends a last line without one with.
-func bodyBytes(pi *importsv1alpha1.ProfileImport) int64 { return pi.Status.Bytes + 1 }
+// bodyBytes bounds what an import's file adds to a body.
+func bodyBytes(pi *importsv1alpha1.ProfileImport) int64 { return bodyBound(pi.Status.Bytes) }
+
+// bodyBound bounds what a file of size bytes adds to a body: its bytes, and
+// the line break the Reader ends a last line without one with.
+func bodyBound(size int64) int64 { return size + 1 }
 
 // lineUp is where an import stands in its account's line: its place among
 // the imports (0 the first), the index of the upload that will carry it,

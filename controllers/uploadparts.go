@@ -37,7 +37,7 @@ func partsStarted(pi *importsv1alpha1.ProfileImport) bool {
 // upload size of maxBytes: a file without parts fits it whole.
 func partsCutFor(status importsv1alpha1.ProfileImportStatus, maxBytes int64) bool {
 	if status.Parts == nil {
-		return status.Bytes+1 <= maxBytes // the body may add a last line break
+		return bodyBound(status.Bytes) <= maxBytes
 	}
 	return status.Parts.MaxBytes == maxBytes
 }
@@ -46,7 +46,7 @@ func partsCutFor(status importsv1alpha1.ProfileImportStatus, maxBytes int64) boo
 // of maxBytes: nil when it fits whole.
 func partsOf(report importfile.Report, maxBytes int64) *importsv1alpha1.UploadParts {
 	cut := report.Parts
-	if cut.Count <= 1 && report.Bytes+1 <= maxBytes {
+	if cut.Count <= 1 && bodyBound(report.Bytes) <= maxBytes {
 		return nil
 	}
 	parts := &importsv1alpha1.UploadParts{

@@ -45,14 +45,7 @@ func BenchmarkBigFile(b *testing.B) {
 
 	b.StartTimer()
 	start := time.Now()
-	ns.apply(fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata:
-  name: store
-stringData:
-  AWS_ACCESS_KEY_ID: %s
-  AWS_SECRET_ACCESS_KEY: %s
----
+	ns.apply(storeSecret(store) + fmt.Sprintf(`---
 apiVersion: imports.localytics.dev/v1alpha1
 kind: ProfileImport
 metadata:
@@ -62,7 +55,7 @@ spec:
   appID: big-app
   source:
     objectStore: {url: %q, secretRef: {name: store}}
-`, store.AccessKey, store.SecretKey, store.URL("exports", "big.jsonl")))
+`, store.URL("exports", "big.jsonl")))
 	waitFor(b, time.Hour, "pi/big Completed", func() bool { return ns.get("pi/big", "{.status.phase}") == "Completed" })
 	took := time.Since(start)
 	b.StopTimer()

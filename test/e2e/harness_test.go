@@ -690,3 +690,15 @@ func managerFlags(allowedEndpoints, storeEndpoint string) []string {
 	}
 	return flags
 }
+
+// storeSecret is the Secret named store of the object store's credentials.
+func storeSecret(store *testenv.ObjectStore) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: store
+stringData:
+  AWS_ACCESS_KEY_ID: %s
+  AWS_SECRET_ACCESS_KEY: %s
+`, store.AccessKey, store.SecretKey)
+}

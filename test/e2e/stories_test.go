@@ -402,14 +402,7 @@ func storyObjectStore(t *testing.T, e *storyEnv) {
 	ns.apply(e.account(e.sim).manifest())
 	putObject(t, e.store, "exports", "profiles.jsonl", assign("c1", "crm", "enterprise")+"\n")
 	putObject(t, e.store, "exports", "churn.txt", "c1\nc2\n")
-	ns.apply(fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata:
-  name: store
-stringData:
-  AWS_ACCESS_KEY_ID: %s
-  AWS_SECRET_ACCESS_KEY: %s
----
+	ns.apply(storeSecret(e.store) + fmt.Sprintf(`---
 apiVersion: imports.localytics.dev/v1alpha1
 kind: ProfileImport
 metadata:
@@ -431,7 +424,7 @@ spec:
   sourceFormat: lines
   source:
     objectStore: {url: %q, secretRef: {name: store}}
-`, e.store.AccessKey, e.store.SecretKey, e.store.URL("exports", "profiles.jsonl"), e.store.URL("exports", "churn.txt")))
+`, e.store.URL("exports", "profiles.jsonl"), e.store.URL("exports", "churn.txt")))
 	ns.wait("pi/crm", "condition=Ready")
 	ns.wait("al/churn", "condition=Ready")
 	expectProfiles(t, e.sim, "app_id=object-store", map[string]map[string]any{"c1": {"crm": "enterprise"}})
