@@ -44,6 +44,7 @@ func init() {
 func main() {
 	var (
 		metricsAddr          string
+		pprofAddr            string
 		secureMetrics        bool
 		enableHTTP2          bool
 		probeAddr            string
@@ -65,6 +66,9 @@ func main() {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0",
+		"The address Go's profiling endpoints (/debug/pprof) bind to, such as 127.0.0.1:8082; 0 (the default) disables them. "+
+			"Plain HTTP without authentication: bind it to loopback and reach it with kubectl port-forward.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS with authentication and authorization; false serves plain HTTP.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
@@ -158,6 +162,7 @@ func main() {
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions,
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        leaderElectionIDFlag,
 		LeaderElectionNamespace: leaseNamespace,

@@ -248,10 +248,11 @@ func (f *frame[T, S]) wake(key types.NamespacedName) {
 func (f *frame[T, S]) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	// Before anything is read: a namespace that holds its share of the
 	// workers (its calls are slow) waits its turn without costing a read.
-	if !f.shares.take(req.NamespacedName) {
+	give, ok := f.shares.take(req.NamespacedName)
+	if !ok {
 		return ctrl.Result{RequeueAfter: shareRequeue + jitter.Up(shareRequeue)}, nil
 	}
-	defer f.shares.give(req.Namespace)
+	defer give()
 	defer f.watchdog.begin()()
 
 	log := ctrl.LoggerFrom(ctx)

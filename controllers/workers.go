@@ -1,8 +1,11 @@
 package controllers
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,8 +18,11 @@ import (
 
 // How the reconciles of a kind share its workers. A tenant whose endpoint or
 // object store answers slowly, or not at all, holds a worker for as long as
-// its calls' deadlines allow: no namespace may hold more than a quarter of
-// them, so that the others' objects go on being reconciled.
+// its calls' deadlines allow: a namespace holds a quarter of them, its
+// share, so that the others' objects go on being reconciled. Workers no one
+// else waits for are lent to a namespace whose reconciles are quick (a
+// thousand imports finishing one shared upload), since each comes back
+// soon; a share's worth of workers stays free for the others.
 
 const (
 	// defaultWorkers is how many objects of a kind are reconciled at once.
@@ -32,6 +38,10 @@ const (
 	// namespace holds its share of the workers: it is woken as soon as the
 	// namespace gives one back.
 	shareRequeue = 30 * time.Second
+
+	// quickReconcile is how long a namespace's reconciles may take, on
+	// average, for it to borrow idle workers beyond its share.
+	quickReconcile = time.Second
 )
 
 // workerOptions are the controller options of a kind reconciled by workers
@@ -44,62 +54,138 @@ func workerOptions(workers int) controller.Options {
 }
 
 // namespaceShares counts the reconciles running per namespace, and
-// remembers the requests turned away, to wake one of them (in the order
-// they came) as soon as their namespace gives a share back.
+// remembers the requests turned away, to wake them (in the order they came)
+// as soon as a worker they may take is free.
 type namespaceShares struct {
-	mu      sync.Mutex
-	limit   int
-	running map[string]int
+	mu sync.Mutex
+	// workers is how many reconciles run at once; limit is a namespace's
+	// share of them.
+	workers, limit int
+	// running holds when each reconcile under way began, per namespace;
+	// woken counts the requests sent on wake that have not come back yet.
+	// total counts both.
+	running map[string]map[uint64]time.Time
+	woken   map[string]int
+	total   int
+	lastID  uint64
+	// pace is a moving average of the namespace's reconciles' durations.
+	pace    map[string]time.Duration
 	waiting map[string][]types.NamespacedName
 	queued  map[types.NamespacedName]bool
 	// wake is watched by the kind's controller: a request sent on it is
 	// reconciled again.
 	wake chan event.GenericEvent
+	// now is the time the reconciles' durations are measured with: the
+	// work's own, whatever the clock of the reconcilers' logic.
+	now func() time.Time
 }
 
 // newNamespaceShares lets one namespace hold a quarter of workers, at least
-// one.
+// one, and borrow more as namespaceShares says.
 func newNamespaceShares(workers int) *namespaceShares {
 	if workers <= 0 {
 		workers = defaultWorkers
 	}
 	return &namespaceShares{
+		workers: workers,
 		limit:   max(1, workers/4),
-		running: map[string]int{},
+		running: map[string]map[uint64]time.Time{},
+		woken:   map[string]int{},
+		pace:    map[string]time.Duration{},
 		waiting: map[string][]types.NamespacedName{},
 		queued:  map[types.NamespacedName]bool{},
 		wake:    make(chan event.GenericEvent, 1024),
+		now:     time.Now,
 	}
 }
 
 // take counts a reconcile of req's namespace in, unless the namespace holds
-// its share already: req then waits to be woken.
-func (s *namespaceShares) take(req types.NamespacedName) bool {
+// its share already and may not borrow: req then waits to be woken. give,
+// called once the reconcile ends, counts it out.
+func (s *namespaceShares) take(req types.NamespacedName) (give func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.running[req.Namespace] >= s.limit {
+	ns := req.Namespace
+	if s.woken[ns] > 0 {
+		// Whether or not this is the request woken, one of the workers
+		// kept for the namespace's woken requests is taken now.
+		s.woken[ns]--
+		s.total--
+	}
+	if s.room(ns) <= 0 {
 		if !s.queued[req] {
 			s.queued[req] = true
-			s.waiting[req.Namespace] = append(s.waiting[req.Namespace], req)
+			s.waiting[ns] = append(s.waiting[ns], req)
 		}
+		return nil, false
+	}
+	if s.running[ns] == nil {
+		s.running[ns] = map[uint64]time.Time{}
+	}
+	s.lastID++
+	id := s.lastID
+	s.running[ns][id] = s.now()
+	s.total++
+	return func() { s.give(ns, id) }, true
+}
+
+// room is how many more reconciles of namespace may start now, counting
+// the requests woken for it as started: what is left of its share, or, if
+// it is quick, the idle workers less a share kept for the others.
+func (s *namespaceShares) room(namespace string) int {
+	own := s.limit - len(s.running[namespace]) - s.woken[namespace]
+	if s.quick(namespace) {
+		return max(own, s.workers-s.limit-s.total)
+	}
+	return own
+}
+
+// quick tells a namespace whose reconciles took under quickReconcile on
+// average, none of those under way longer: one it borrows comes back soon.
+// A namespace of unknown pace is not quick.
+func (s *namespaceShares) quick(namespace string) bool {
+	p, ok := s.pace[namespace]
+	if !ok || p >= quickReconcile {
 		return false
 	}
-	s.running[req.Namespace]++
+	now := s.now()
+	for _, began := range s.running[namespace] {
+		if now.Sub(began) >= quickReconcile {
+			return false
+		}
+	}
 	return true
 }
 
-// give counts a reconcile of namespace out, and wakes the request of the
-// namespace that has waited longest.
-func (s *namespaceShares) give(namespace string) {
+// give counts the reconcile id of namespace out, and wakes as many waiting
+// requests as may now start, of the namespaces that hold the fewest
+// workers first.
+func (s *namespaceShares) give(namespace string, id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.running[namespace]--; s.running[namespace] <= 0 {
+	took := s.now().Sub(s.running[namespace][id])
+	if delete(s.running[namespace], id); len(s.running[namespace]) == 0 {
 		delete(s.running, namespace)
 	}
-	waiting := s.waiting[namespace]
-	if len(waiting) == 0 {
-		return
+	s.total--
+	if p, ok := s.pace[namespace]; ok {
+		s.pace[namespace] = p - p/4 + took/4
+	} else {
+		s.pace[namespace] = took
 	}
+	held := func(ns string) int { return len(s.running[ns]) + s.woken[ns] }
+	order := slices.Sorted(maps.Keys(s.waiting))
+	slices.SortStableFunc(order, func(x, y string) int { return cmp.Compare(held(x), held(y)) })
+	for _, ns := range order {
+		for len(s.waiting[ns]) > 0 && s.room(ns) > 0 {
+			s.wakeNext(ns)
+		}
+	}
+}
+
+// wakeNext wakes the request of namespace that has waited longest.
+func (s *namespaceShares) wakeNext(namespace string) {
+	waiting := s.waiting[namespace]
 	next := waiting[0]
 	if s.waiting[namespace] = waiting[1:]; len(s.waiting[namespace]) == 0 {
 		delete(s.waiting, namespace)
@@ -108,6 +194,8 @@ func (s *namespaceShares) give(namespace string) {
 	select {
 	case s.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{
 		ObjectMeta: metav1.ObjectMeta{Namespace: next.Namespace, Name: next.Name}}}:
+		s.woken[namespace]++
+		s.total++
 	default: // full: its safety requeue brings it back
 	}
 }

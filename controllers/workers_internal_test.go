@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,26 +10,117 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
+// sharesAt is a namespaceShares of 8 workers on a clock the test moves,
+// with helpers to start reconciles and end them after a given time.
+type sharesAt struct {
+	*namespaceShares
+	t     time.Time
+	gives map[types.NamespacedName]func()
+}
+
+func newSharesAt() *sharesAt {
+	s := &sharesAt{namespaceShares: newNamespaceShares(8), t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		gives: map[types.NamespacedName]func(){}}
+	s.now = func() time.Time { return s.t }
+	return s
+}
+
+func (s *sharesAt) start(ns string, i int) bool {
+	req := types.NamespacedName{Namespace: ns, Name: fmt.Sprint(i)}
+	give, ok := s.take(req)
+	if ok {
+		s.gives[req] = give
+	}
+	return ok
+}
+
+// end ends the reconcile of ns/i after it took took.
+func (s *sharesAt) end(ns string, i int, took time.Duration) {
+	s.t = s.t.Add(took)
+	req := types.NamespacedName{Namespace: ns, Name: fmt.Sprint(i)}
+	s.gives[req]()
+	delete(s.gives, req)
+}
+
+// wokenIn drains the wake channel, counting the requests per namespace.
+func (s *sharesAt) wokenIn() map[string]int {
+	n := map[string]int{}
+	for len(s.wake) > 0 {
+		n[(<-s.wake).Object.GetNamespace()]++
+	}
+	return n
+}
+
 func TestNamespaceShares(t *testing.T) {
 	g := NewWithT(t)
-	s := newNamespaceShares(8) // two per namespace
-	a := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "a", Name: name} }
-	g.Expect(s.take(a("1"))).To(BeTrue())
-	g.Expect(s.take(a("2"))).To(BeTrue())
-	g.Expect(s.take(a("3"))).To(BeFalse(), "a namespace holds a quarter of the workers at most")
-	g.Expect(s.take(a("4"))).To(BeFalse())
-	g.Expect(s.take(a("3"))).To(BeFalse(), "turned away again, it keeps its place")
-	g.Expect(s.take(types.NamespacedName{Namespace: "b", Name: "1"})).To(BeTrue(), "another namespace is not held back")
+	s := newSharesAt() // two per namespace
+	slow := 5 * time.Second
+	g.Expect(s.start("a", 1)).To(BeTrue())
+	g.Expect(s.start("a", 2)).To(BeTrue())
+	g.Expect(s.start("a", 3)).To(BeFalse(), "a namespace of unknown pace holds a quarter of the workers at most")
+	g.Expect(s.start("a", 4)).To(BeFalse())
+	g.Expect(s.start("a", 3)).To(BeFalse(), "turned away again, it keeps its place")
+	g.Expect(s.start("b", 1)).To(BeTrue(), "another namespace is not held back")
 	g.Expect(s.wake).To(BeEmpty())
 
-	s.give("a")
+	s.end("a", 1, slow)
 	g.Expect(s.wake).To(Receive(HaveField("Object.GetName()", "3")), "the request that waited longest is woken")
-	g.Expect(s.take(a("3"))).To(BeTrue(), "and takes the share given back")
-	s.give("a")
+	g.Expect(s.wake).To(BeEmpty(), "a slow namespace borrows nothing")
+	g.Expect(s.start("a", 3)).To(BeTrue(), "and takes the share given back")
+	s.end("a", 2, slow)
 	g.Expect(s.wake).To(Receive(HaveField("Object.GetName()", "4")))
-	s.give("a")
+	g.Expect(s.start("a", 4)).To(BeTrue())
+	s.end("a", 3, slow)
 	g.Expect(s.wake).To(BeEmpty(), "nothing waits")
 	g.Expect(newNamespaceShares(2).limit).To(Equal(1), "a namespace may always run one")
+}
+
+func TestNamespaceSharesLendIdleWorkersToQuickNamespaces(t *testing.T) {
+	g := NewWithT(t)
+	s := newSharesAt()
+	quick := 10 * time.Millisecond
+
+	g.Expect(s.start("a", 0)).To(BeTrue())
+	g.Expect(s.start("a", 1)).To(BeTrue())
+	for i := 2; i < 12; i++ {
+		g.Expect(s.start("a", i)).To(BeFalse(), "the share taken, a line of ten waits")
+	}
+	s.end("a", 0, quick)
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 5}), "a quick namespace is woken into every idle worker but a share's worth (one of its own runs)")
+	for i := 2; i <= 6; i++ {
+		g.Expect(s.start("a", i)).To(BeTrue(), "the woken requests start")
+	}
+	g.Expect(s.start("a", 7)).To(BeFalse(), "a share's worth of workers stays free for the others")
+
+	g.Expect(s.start("b", 0)).To(BeTrue(), "another namespace finds them free")
+	g.Expect(s.start("b", 1)).To(BeTrue())
+	g.Expect(s.start("b", 2)).To(BeFalse(), "b holds its share, and its pace is unknown")
+	s.end("a", 1, quick)
+	g.Expect(s.wokenIn()).To(BeEmpty(), "a holds more than its share, and the worker it gave back is kept for the others")
+	s.end("b", 0, quick)
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"b": 1}), "b is under its share again")
+	g.Expect(s.start("b", 2)).To(BeTrue())
+
+	for i := 2; i <= 4; i++ {
+		s.end("a", i, quick)
+	}
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 2}), "as a gives back, it borrows again what stays over the reserve")
+	g.Expect(s.start("a", 7)).To(BeTrue())
+	g.Expect(s.start("a", 8)).To(BeTrue())
+
+	// a holds 4 (5, 6, 7, 8): one of them runs long, and a stops borrowing
+	// before any of them ends.
+	s.t = s.t.Add(2 * time.Second)
+	s.end("b", 1, 0)
+	g.Expect(s.wokenIn()).To(BeEmpty(), "a reconcile of a under way for 2s: a borrows nothing")
+	g.Expect(s.start("a", 9)).To(BeFalse())
+	s.end("a", 5, 0)
+	s.end("a", 6, 0)
+	g.Expect(s.wokenIn()).To(BeEmpty(), "slow: a, holding 2, waits for its share")
+	s.end("a", 7, 0)
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 1}), "it is woken into its share only")
+	g.Expect(s.start("a", 9)).To(BeTrue())
+	g.Expect(s.start("a", 10)).To(BeFalse(), "its pace is slow now: it borrows nothing")
 }
 
 func TestWatchdog(t *testing.T) {

@@ -562,6 +562,8 @@ type accountSpec struct {
 	secretName       string // 0 means localytics-credentials
 	secretDataSecret string // the api-secret the Secret holds; empty means secret
 	maxUploadBytes   int64  // 0 means the default
+	statusCalls      int    // profile status calls a minute; 0 means 600
+	audienceCalls    int    // audience calls a minute; 0 means 600
 }
 
 // manifest is the account and its Secret.
@@ -571,6 +573,12 @@ func (a accountSpec) manifest() string {
 	}
 	if a.uploadWindow == "" {
 		a.uploadWindow = "1h"
+	}
+	if a.statusCalls == 0 {
+		a.statusCalls = 600
+	}
+	if a.audienceCalls == 0 {
+		a.audienceCalls = 600
 	}
 	if a.secretName == "" {
 		a.secretName = "localytics-credentials"
@@ -595,9 +603,9 @@ spec:
   endpoint: %s
   limits:
     profileUploads: {count: %d, window: %s}
-    profileStatus: {count: 600, window: 1m}
-    audienceCalls: {count: 600, window: 1m}
-%s`, a.secretName, a.sim.URL, a.profileUploads, a.uploadWindow, lists)
+    profileStatus: {count: %d, window: 1m}
+    audienceCalls: {count: %d, window: 1m}
+%s`, a.secretName, a.sim.URL, a.profileUploads, a.uploadWindow, a.statusCalls, a.audienceCalls, lists)
 }
 
 // secretManifest is a Secret of Localytics credentials.

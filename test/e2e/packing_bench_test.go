@@ -123,16 +123,7 @@ func BenchmarkBudgetUse(b *testing.B) {
 			times = append(times, u.Time)
 		}
 	}
-	most := 0
-	for i, t := range times {
-		n := 0
-		for _, u := range times[i:] {
-			if u.Sub(t) < window {
-				n++
-			}
-		}
-		most = max(most, n)
-	}
+	most := mostInWindow(times, window)
 	// The windows the run spanned, the last one counted whole.
 	spanned := int((times[len(times)-1].Sub(times[0])) / window)
 	b.ReportMetric(100*float64(len(times))/float64(limit*(spanned+1)), "slot-use-%")
