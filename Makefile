@@ -4,6 +4,8 @@
 KUBE_VERSION ?= 1.37.2
 ETCD_VERSION ?= 3.7.3
 VERSITYGW_VERSION ?= 1.8.0
+FAKE_GCS_VERSION ?= 1.56.1
+AZURITE_VERSION ?= 3.35.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
@@ -19,7 +21,9 @@ KUBECTL ?= $(or $(shell command -v kubectl 2>/dev/null),$(wildcard $(KUBEBUILDER
 # the installer does not depend on the kustomize of whoever builds it.
 KUBECTL_PINNED ?= $(KUBEBUILDER_ASSETS)/kubectl
 VERSITYGW ?= $(LOCALBIN)/versitygw/$(VERSITYGW_VERSION)/versitygw
-export KUBEBUILDER_ASSETS VERSITYGW
+FAKE_GCS_SERVER ?= $(LOCALBIN)/fake-gcs-server/$(FAKE_GCS_VERSION)/fake-gcs-server
+AZURITE ?= $(LOCALBIN)/azurite/$(AZURITE_VERSION)/node_modules/.bin/azurite-blob
+export KUBEBUILDER_ASSETS VERSITYGW FAKE_GCS_SERVER AZURITE
 # Tests use the credentials they are given, never the cloud's instance metadata.
 export AWS_EC2_METADATA_DISABLED = true
 
@@ -71,7 +75,7 @@ verify: generate manifests ## Regenerate code, CRDs and RBAC, and fail if anythi
 	fi
 
 .PHONY: test
-test: manifests generate fmt vet control-plane object-store ## Run the tests against a real API server and object store (built once), then the end-to-end suite (make e2e).
+test: manifests generate fmt vet control-plane object-stores ## Run the tests against a real API server and the object stores (built once), then the end-to-end suite (make e2e).
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/e2e)
 	$(MAKE) --no-print-directory e2e
 
@@ -80,11 +84,11 @@ test: manifests generate fmt vet control-plane object-store ## Run the tests aga
 E2E_FLAGS ?= -count=1 -timeout 30m
 
 .PHONY: e2e
-e2e: manifests control-plane object-store ## Run test/e2e: the manager, the simulator, the control plane and versitygw as processes, driven by kubectl.
+e2e: manifests control-plane object-stores ## Run test/e2e: the manager, the simulator, the control plane and versitygw as processes, driven by kubectl.
 	go test $(E2E_FLAGS) ./test/e2e/
 
 .PHONY: bench
-bench: control-plane object-store ## Run the validation, upload and object-store benchmarks, hack/bench-upload.sh (operator vs curl), then the packing, budget-use, big-file and scale benchmarks (see docs/benchmarks.md).
+bench: control-plane object-stores ## Run the validation, upload and object-store benchmarks, hack/bench-upload.sh (operator vs curl), then the packing, budget-use, big-file and scale benchmarks (see docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem ./internal/importfile/ ./internal/localytics/... ./internal/source/
 	hack/bench-upload.sh
 	$(MAKE) bench-packing bench-budget bench-bigfile bench-scale
@@ -112,6 +116,17 @@ control-plane: ## Build kube-apiserver, kubectl and etcd from the Go module prox
 .PHONY: object-store
 object-store: ## Build versitygw, the S3-compatible store of the object-store tests, into bin/versitygw (once).
 	VERSITYGW_VERSION=$(VERSITYGW_VERSION) hack/build-versitygw.sh
+
+.PHONY: gcs-emulator
+gcs-emulator: ## Build fake-gcs-server, the Google Cloud Storage emulator of the gs:// tests, into bin/fake-gcs-server (once).
+	FAKE_GCS_VERSION=$(FAKE_GCS_VERSION) hack/build-fake-gcs-server.sh
+
+.PHONY: azure-emulator
+azure-emulator: ## Install Azurite, the Azure Storage emulator of the azblob:// tests (npm, on Node.js), into bin/azurite (once).
+	AZURITE_VERSION=$(AZURITE_VERSION) hack/install-azurite.sh
+
+.PHONY: object-stores
+object-stores: object-store gcs-emulator azure-emulator ## The three stores of the tests: versitygw, fake-gcs-server, Azurite.
 
 .PHONY: cluster
 cluster: manifests control-plane ## Start a local control plane with the CRDs installed; kubeconfig in bin/kubeconfig.

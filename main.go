@@ -77,8 +77,9 @@ func main() {
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that only one replica of the manager is active at a time.")
 	flag.BoolVar(&ambientStoreCreds, "object-store-ambient-credentials", false,
-		"Let ProfileImports and AudienceLists read objects from AWS S3 without a secretRef, with the operator's own credentials "+
-			"(environment, shared files, the pod's role). Off by default: whoever may create a ProfileImport could read what the operator's role can.")
+		"Let ProfileImports and AudienceLists read objects from AWS S3, Google Cloud Storage and Azure Blob Storage without a secretRef, "+
+			"with the operator's own credentials (the provider's default chain: the pod's role, GKE or Azure Workload Identity, a managed identity), "+
+			"for the provider's own service only. Off by default: whoever may create a ProfileImport could read what the operator's identity can.")
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute,
 		"How often AudienceLists are compared with what Localytics holds, to repair lists deleted or renamed outside the cluster. "+
 			"One list-by-app call per account and app serves every list of the app in an interval.")
@@ -86,8 +87,9 @@ func main() {
 		"The base URLs LocalyticsAccounts may use as spec.endpoint, comma-separated: credentials are sent nowhere else. "+
 			"An entry without a port allows every port of its host; plain http only where an entry says http.")
 	flag.StringVar(&allowedStores, "allowed-object-store-endpoints", "",
-		"The base URLs of S3-compatible stores that ProfileImports and AudienceLists may name with ?endpoint=, comma-separated: "+
-			"the store's Secret is sent nowhere else. Empty (the default) allows AWS's own endpoints only, that is no endpoint parameter. "+
+		"The base URLs of stores that ProfileImports and AudienceLists may name with an s3:// URL's ?endpoint= or an azblob:// URL's "+
+			"protocol://domain, comma-separated: the store's Secret is sent nowhere else. Empty (the default) allows the providers' own "+
+			"services only: AWS, Google Cloud Storage, Azure's public cloud. "+
 			"An entry without a port allows every port of its host; plain http only where an entry says http.")
 	flag.BoolVar(&requireSecretLabel, "require-secret-label", false,
 		"Use only the Secrets labelled "+secrets.LabelUse+"="+secrets.LabelUseValue+", for LocalyticsAccounts and object stores alike. "+

@@ -24,17 +24,6 @@ import (
 // Every assertion on the remote list reads the simulator; the status is
 // checked against it, never instead of it.
 
-// fromAudienceObject makes an AudienceList read the object key of bucket in
-// the test store, with the credentials of storeSecretName.
-func fromAudienceObject(bucket, key string) func(*importsv1alpha1.AudienceList) {
-	return func(al *importsv1alpha1.AudienceList) {
-		al.Spec.Source = importsv1alpha1.Source{ObjectStore: &importsv1alpha1.ObjectStoreSource{
-			URL:       store.URL(bucket, key),
-			SecretRef: &importsv1alpha1.LocalObjectReference{Name: storeSecretName},
-		}}
-	}
-}
-
 func withLinesFormat(al *importsv1alpha1.AudienceList) {
 	al.Spec.SourceFormat = importsv1alpha1.AudienceFormatLines
 }
@@ -531,42 +520,6 @@ var _ = Describe("AudienceList", Ordered, ContinueOnFailure, func() {
 		Expect(done.Status.Intent).To(BeNil())
 		Consistently(func() []sim.AudienceList { return s.listsNamed(app, "dropped") }).
 			WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(HaveLen(1))
-	})
-
-	It("reads a lines file from an object store, and replaces the list when the object changes", func() {
-		s := newAudienceSim(relaxedAudienceLimits)
-		ns := readyAudienceAccount(s)
-		app := newAppID()
-		createStoreSecret(ns, store.SecretKey)
-		Expect(store.Put(ctx, ns, "audiences/vip.txt", []byte("u1\nu2\n"))).To(Succeed())
-		al := createAudienceList(ns, "from-s3", app, "", fromAudienceObject(ns, "audiences/vip.txt"), withLinesFormat)
-
-		before := eventuallyInSync(al)
-		id := before.Status.AudienceListID
-		remoteBefore := s.mustRemoteList(app, id)
-		Expect(remoteBefore.Members).To(Equal([]string{"u1", "u2"}))
-		Expect(before.Status.Bytes).To(Equal(int64(len("u1\nu2\n"))))
-
-		// Nothing in the cluster changes: the controller looks at the object
-		// again by itself.
-		Expect(store.Put(ctx, ns, "audiences/vip.txt", []byte("u2\nu3\nu4\n"))).To(Succeed())
-		Eventually(func(g Gomega) {
-			l, ok := s.remoteList(app, id)
-			g.Expect(ok).To(BeTrue(), "list %s is gone: %v", id, s.AudienceLists(app))
-			g.Expect(l.Members).To(Equal([]string{"u2", "u3", "u4"}))
-			g.Expect(l.Version).To(Equal(remoteBefore.Version + 1))
-		}).WithTimeout(driftTimeout).WithPolling(200 * time.Millisecond).Should(Succeed())
-		Eventually(func(g Gomega) {
-			var fresh importsv1alpha1.AudienceList
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(al), &fresh)).To(Succeed())
-			g.Expect(fresh.Status.SourceDigest).NotTo(Equal(before.Status.SourceDigest))
-			g.Expect(fresh.Status.ContentDigest).To(Equal(fresh.Status.SourceDigest))
-			g.Expect(fresh.Status.SourceRevision).NotTo(Equal(before.Status.SourceRevision))
-		}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
-		done := eventuallyInSync(al)
-		Expect(done.Status.AudienceListID).To(Equal(id))
-		Expect(s.AudienceLists(app)).To(HaveLen(1))
-		eventuallyEvent(al, controllers.EventReplaced)
 	})
 
 	It("brings 100 lists of one app about on a compressed audience budget without a single 429", func() {

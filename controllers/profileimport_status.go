@@ -22,8 +22,9 @@ const (
 	// Secret or key, or the object is missing (stalled until it appears;
 	// an object is looked for again every SourceRecheck).
 	ReasonSourceNotFound = "SourceNotFound"
-	// ReasonSourceUnsupported: the kind of source is not implemented yet,
-	// e.g. gs:// and azblob:// URLs (stalled).
+	// ReasonSourceUnsupported: the kind of source is not implemented, such
+	// as an object URL of a scheme the operator does not know (stalled; the
+	// CRD admits s3, gs and azblob only).
 	ReasonSourceUnsupported = "SourceUnsupported"
 	// ReasonSourceUnreadable: the source could not be read (transient).
 	ReasonSourceUnreadable = "SourceUnreadable"

@@ -71,6 +71,10 @@ var (
 	// store is the S3-compatible object store (versitygw) of object-store
 	// sources.
 	store *testenv.ObjectStore
+	// gcs and azurite are the Google Cloud Storage and Azure Blob Storage
+	// emulators of gs:// and azblob:// sources.
+	gcs     *testenv.GCSEmulator
+	azurite *testenv.Azurite
 
 	// mgrCache is the cache of the manager the controllers run in.
 	mgrCache cache.Cache
@@ -114,6 +118,15 @@ var _ = BeforeSuite(func() {
 	store, err = testenv.StartObjectStore()
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(store.Stop)
+	gcs, err = testenv.StartGCSEmulator()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(gcs.Stop)
+	// gs:// reads go to the emulator, as an operator's started with it in
+	// its environment do.
+	Expect(os.Setenv("STORAGE_EMULATOR_HOST", gcs.Host)).To(Succeed())
+	azurite, err = testenv.StartAzurite()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(azurite.Stop)
 
 	simulator = sim.New(sim.Config{
 		Accounts: []sim.Account{{Key: simKey, Secret: simSecret, OrgIDs: []int64{simOrgID}, AppIDs: []string{simAppID}}},

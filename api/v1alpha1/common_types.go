@@ -55,20 +55,23 @@ type ConfigMapKeyReference struct {
 // ObjectStoreSource names one object in an object store.
 type ObjectStoreSource struct {
 	// url of the object: s3://bucket/key?endpoint=...&region=... for AWS S3 or
-	// any S3-compatible store. gs:// (Google Cloud Storage) and azblob:// (Azure
-	// Blob Storage) URLs are accepted but not supported yet: such a source
-	// stalls with SourceUnsupported. The file is streamed, never held whole in
-	// memory, so it may be of any size the API accepts (100 MB).
+	// any S3-compatible store, gs://bucket/object for Google Cloud Storage,
+	// azblob://container/blob?account=... for Azure Blob Storage. The file is
+	// streamed, never held whole in memory.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['s3', 'gs', 'azblob']",message="url must be an s3://, gs:// or azblob:// URL, such as s3://bucket/path/file.json"
 	URL string `json:"url"`
 
 	// secretRef names a Secret in the same namespace with the store's
-	// credentials (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and
-	// AWS_SESSION_TOKEN for temporary ones). When omitted, the operator's own
-	// credentials are used, for AWS only (a URL without endpoint) and only if
-	// the operator runs with --object-store-ambient-credentials.
+	// credentials: for S3, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and
+	// AWS_SESSION_TOKEN for temporary ones); for GCS,
+	// GOOGLE_APPLICATION_CREDENTIALS_JSON (a service account key); for Azure,
+	// AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN,
+	// or AZURE_STORAGE_CONNECTION_STRING. When omitted, the operator's own
+	// credentials are used, for the provider's own service only (no endpoint
+	// or domain) and only if the operator runs with
+	// --object-store-ambient-credentials.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 }

@@ -7,18 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
-	"gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,17 +19,30 @@ import (
 	"github.com/localytics-operator/localytics-operator/internal/secrets"
 )
 
-// The keys of an object store's Secret (spec.source.objectStore.secretRef):
-// the names the AWS tools give the same things.
-const (
-	SecretKeyAccessKeyID     = "AWS_ACCESS_KEY_ID"
-	SecretKeySecretAccessKey = "AWS_SECRET_ACCESS_KEY"
-	// SecretKeySessionToken is optional, for temporary credentials.
-	SecretKeySessionToken = "AWS_SESSION_TOKEN"
-)
+// Objects in stores outside Kubernetes, through gocloud.dev's blob API: what
+// every store has in common is here, what differs is its driver (s3.go,
+// gcs.go, azure.go).
 
 // urlField is the spec field an object-store URL comes from, for messages.
 const urlField = "spec.source.objectStore.url"
+
+// secretRefField is the spec field of an object store's Secret.
+const secretRefField = "spec.source.objectStore.secretRef"
+
+// storeHeaderTimeout bounds the wait for a store's answer to begin once a
+// request is sent. Reading a body ends with its caller's context (the
+// validation pass, the upload).
+const storeHeaderTimeout = time.Minute
+
+// storeTransport is shared by the buckets of GCS and Azure, so that
+// connections to a store are reused rather than made anew, with a TLS
+// handshake, per file; a store that never answers holds a request a minute,
+// not a worker for ever. (S3's is s3HTTPClient, the SDK's own kind.)
+var storeTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = storeHeaderTimeout
+	return t
+}()
 
 // objectLocation is what an object-store URL names.
 type objectLocation struct {
@@ -47,6 +52,11 @@ type objectLocation struct {
 	// endpoint/bucket rather than bucket.endpoint.
 	endpoint, region string
 	pathStyle        bool
+	// Azure: account is the storage account the URL names (?account=), if
+	// any; domain, protocol and localEmulator reach another service than
+	// Azure's public cloud (azure.go).
+	account, domain, protocol string
+	localEmulator             bool
 }
 
 // display is the URL without its query, to name the object to people.
@@ -54,26 +64,38 @@ func (l objectLocation) display() string {
 	return l.scheme + "://" + l.bucket + "/" + l.key
 }
 
-// defaultRegion is the region of requests to a bucket whose URL names
-// none, when neither the endpoint nor the operator's own configuration says.
-const defaultRegion = "us-east-1"
+// A driver is what one kind of store (one URL scheme) does its own way.
+type driver struct {
+	// params are the URL's query parameters it knows; parse reads them.
+	params []string
+	parse  func(*objectLocation, url.Values) error
+	// endpoint is the base URL the URL sends requests (and so credentials)
+	// to, when it is not the provider's own service: it must be among the
+	// operator's allowed endpoints, and it needs a Secret.
+	endpoint func(objectLocation) string
+	// open opens the bucket with the credentials of secret, or the
+	// operator's own if secret is nil. Typed errors are returned as they
+	// are; any other is the store being unavailable.
+	open func(ctx context.Context, loc objectLocation, secret *storeSecret, opts Options) (*blob.Bucket, error)
+	// revision is the version of the object a reader reads, and of the
+	// object attributes describe: two opens with the same revision read the
+	// same bytes. Empty when the store says none.
+	revision      func(*blob.Reader) string
+	attrsRevision func(*blob.Attributes) string
+	// size is the object's size as its store said it, -1 if it did not;
+	// nil takes gocloud.dev's.
+	size func(*blob.Reader) int64
+	// classify returns the typed error of a failure gocloud.dev does not
+	// map to its codes the way the operator needs, or nil.
+	classify func(loc objectLocation, secretRef *importsv1alpha1.LocalObjectReference, err error) error
+}
 
-// storeHeaderTimeout bounds the wait for a store's answer to begin once a
-// request is sent. Connecting has the SDK's deadline (30 seconds, and 10 for
-// the TLS handshake); reading a body ends with its caller's context (the
-// validation pass, the upload).
-const storeHeaderTimeout = time.Minute
-
-// s3HTTPClient is shared by every bucket opened, so that connections to a
-// store are reused rather than made anew, with a TLS handshake, per file. A
-// store that accepts a request and never answers holds it a minute, not a
-// worker for ever.
-var s3HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-	t.ResponseHeaderTimeout = storeHeaderTimeout
-})
-
-// s3Params are the query parameters an s3:// URL may carry.
-var s3Params = []string{"endpoint", "region", "use_path_style"}
+// drivers are the stores by URL scheme.
+var drivers = map[string]driver{
+	"s3":     s3Driver,
+	"gs":     gcsDriver,
+	"azblob": azureDriver,
+}
 
 // parseObjectURL reads an object-store URL: scheme://bucket/key?params. The
 // CRD already checks that it is a URL with a known scheme.
@@ -91,87 +113,68 @@ func parseObjectURL(raw string) (objectLocation, error) {
 		return objectLocation{}, &InvalidError{Field: urlField,
 			Message: fmt.Sprintf("must name a bucket and an object, as in %s://bucket/path/file.json", u.Scheme)}
 	}
-	if u.Scheme != "s3" {
-		return loc, nil // refused by openObject, with a message of its own
+	d, ok := drivers[u.Scheme]
+	if !ok {
+		return loc, nil // refused by openObjectBucket, with a message of its own
 	}
 	q := u.Query()
 	for name := range q {
-		if !slices.Contains(s3Params, name) {
+		if !slices.Contains(d.params, name) {
+			known := "none"
+			if len(d.params) > 0 {
+				known = strings.Join(d.params, ", ")
+			}
 			return objectLocation{}, &InvalidError{Field: urlField,
-				Message: fmt.Sprintf("has an unknown parameter %q (known: %s)", name, strings.Join(s3Params, ", "))}
+				Message: fmt.Sprintf("has an unknown parameter %q (known: %s)", name, known)}
 		}
 	}
-	loc.endpoint, loc.region = q.Get("endpoint"), q.Get("region")
-	if loc.endpoint != "" {
-		// The endpoint is not echoed: it may hold what it must not.
-		e, err := url.Parse(loc.endpoint)
-		switch {
-		case err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "":
-			return objectLocation{}, &InvalidError{Field: urlField, Message: "has an endpoint that is not an http:// or https:// URL"}
-		case e.User != nil:
-			return objectLocation{}, &InvalidError{Field: urlField,
-				Message: "has an endpoint with credentials in it; put them in the Secret named by spec.source.objectStore.secretRef"}
-		}
-		if loc.region == "" {
-			loc.region = defaultRegion // what S3-compatible stores answer for
-		}
+	if d.parse == nil {
+		return loc, nil
 	}
-	// S3-compatible stores mostly know only path-style addressing; AWS
-	// prefers virtual-hosted style.
-	loc.pathStyle = loc.endpoint != ""
-	if v := q.Get("use_path_style"); v != "" {
-		if loc.pathStyle, err = strconv.ParseBool(v); err != nil {
-			return objectLocation{}, &InvalidError{Field: urlField,
-				Message: fmt.Sprintf("has use_path_style=%q, which is neither true nor false", v)}
-		}
-	}
-	return loc, nil
+	return loc, d.parse(&loc, q)
 }
-
-// secretRefField is the spec field of an object store's Secret.
-const secretRefField = "spec.source.objectStore.secretRef"
 
 // openObject opens the object src names, with the credentials of its Secret
 // (read through reader) or, without one and if opts allow it, the operator's
-// own (the AWS SDK's default chain: environment, shared files, the pod's
-// role).
+// own (its provider's default chain).
 func openObject(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.ObjectStoreSource, opts Options) (*File, error) {
-	bucket, loc, err := openObjectBucket(ctx, reader, namespace, src, opts)
+	bucket, loc, d, err := openObjectBucket(ctx, reader, namespace, src, opts)
 	if err != nil {
 		return nil, err
 	}
 	r, err := bucket.NewReader(ctx, loc.key, nil)
 	if err != nil {
 		_ = bucket.Close()
-		return nil, objectError(loc, src.SecretRef, err)
+		return nil, objectError(d, loc, src.SecretRef, err)
 	}
-	// The ETag is the revision: a GET streams one version of an object,
-	// whatever happens to it meanwhile, so two opens with the same ETag read
-	// the same bytes. Without it nothing would pin what is uploaded to what
-	// was validated (a time and a size would not: an object rewritten within
-	// the second, at the same size, would pass).
-	var out s3.GetObjectOutput
-	if !r.As(&out) || aws.ToString(out.ETag) == "" {
+	// The revision (an ETag, a generation) pins what is read: a GET streams
+	// one version of an object, whatever happens to it meanwhile, so two
+	// opens with the same revision read the same bytes. Without it nothing
+	// would pin what is uploaded to what was validated (a time and a size
+	// would not: an object rewritten within the second, at the same size,
+	// would pass).
+	revision := d.revision(r)
+	if revision == "" {
 		_ = r.Close()
 		_ = bucket.Close()
-		return nil, errNoETag
+		return nil, errNoRevision
 	}
 	size := r.Size()
-	if out.ContentLength == nil && out.ContentRange == nil {
-		size = -1 // the store did not say (gocloud.dev would say 0)
+	if d.size != nil {
+		size = d.size(r)
 	}
 	return &File{
 		ReadCloser:  &objectReader{Reader: r, bucket: bucket},
 		Size:        size,
-		Revision:    aws.ToString(out.ETag),
+		Revision:    revision,
 		Description: "object " + loc.display(),
 	}, nil
 }
 
-// objectRevision is the ETag of the object src names, from its attributes
-// (a HEAD request), without reading it.
+// objectRevision is the revision of the object src names, from its
+// attributes (a HEAD request or the like), without reading it.
 func objectRevision(ctx context.Context, reader client.Reader, namespace string, src importsv1alpha1.ObjectStoreSource, opts Options) (string, error) {
-	bucket, loc, err := openObjectBucket(ctx, reader, namespace, src, opts)
+	bucket, loc, d, err := openObjectBucket(ctx, reader, namespace, src, opts)
 	if err != nil {
 		return "", err
 	}
@@ -182,59 +185,76 @@ func objectRevision(ctx context.Context, reader client.Reader, namespace string,
 		// key with a bare 404): a GET's does.
 		r, getErr := bucket.NewReader(ctx, loc.key, nil)
 		if getErr != nil {
-			return "", objectError(loc, src.SecretRef, getErr)
+			return "", objectError(d, loc, src.SecretRef, getErr)
 		}
 		_ = r.Close()
-		return "", objectError(loc, src.SecretRef, err)
+		return "", objectError(d, loc, src.SecretRef, err)
 	}
-	if attrs.ETag == "" {
-		return "", errNoETag
+	revision := d.attrsRevision(attrs)
+	if revision == "" {
+		return "", errNoRevision
 	}
-	return attrs.ETag, nil
+	return revision, nil
 }
 
-var errNoETag = &InvalidError{Field: urlField,
-	Message: "names an object its store sends no ETag for: without one the operator cannot tell that what it uploads is what it validated"}
+var errNoRevision = &InvalidError{Field: urlField,
+	Message: "names an object its store sends no ETag or generation for: without one the operator cannot tell that what it uploads is what it validated"}
 
 // openObjectBucket opens the bucket of the object src names, with the
 // credentials the source may use.
 func openObjectBucket(ctx context.Context, reader client.Reader, namespace string,
-	src importsv1alpha1.ObjectStoreSource, opts Options) (*blob.Bucket, objectLocation, error) {
+	src importsv1alpha1.ObjectStoreSource, opts Options) (*blob.Bucket, objectLocation, driver, error) {
 	loc, err := parseObjectURL(src.URL)
 	if err != nil {
-		return nil, loc, err
+		return nil, loc, driver{}, err
 	}
-	if loc.scheme != "s3" {
-		return nil, loc, &UnsupportedError{Kind: "objectStore with a " + loc.scheme + ":// URL"}
+	d, ok := drivers[loc.scheme]
+	if !ok {
+		return nil, loc, d, &UnsupportedError{Kind: "objectStore with a " + loc.scheme + ":// URL"}
 	}
-	if loc.endpoint != "" && !opts.AllowedEndpoints.Allows(loc.endpoint) {
+	endpoint := ""
+	if d.endpoint != nil {
+		endpoint = d.endpoint(loc)
+	}
+	if endpoint != "" && !opts.AllowedEndpoints.Allows(endpoint) {
 		// Before the Secret is even read: its credentials must not reach a
 		// store the cluster admin did not allow.
-		return nil, loc, &EndpointNotAllowedError{Endpoint: origin(loc.endpoint)}
+		return nil, loc, d, &EndpointNotAllowedError{Endpoint: origin(endpoint)}
 	}
-	var creds *aws.Credentials
+	var secret *storeSecret
 	switch {
 	case src.SecretRef != nil:
-		if creds, err = readCredentials(ctx, reader, namespace, src.SecretRef.Name, opts.SecretPolicy); err != nil {
-			return nil, loc, err
+		if secret, err = readStoreSecret(ctx, reader, namespace, src.SecretRef.Name, opts.SecretPolicy); err != nil {
+			return nil, loc, d, err
 		}
 	case !opts.AmbientCredentials:
-		return nil, loc, &InvalidError{Field: secretRefField,
+		return nil, loc, d, &InvalidError{Field: secretRefField,
 			Message: "is required: this operator does not lend its own credentials to imports (its flag --object-store-ambient-credentials)"}
-	case loc.endpoint != "":
-		// Signed requests, session token included, would go wherever the
+	case endpoint != "":
+		// Signed requests, tokens included, would go wherever the
 		// import's author points them.
-		return nil, loc, &InvalidError{Field: secretRefField,
-			Message: "is required with an endpoint: the operator's own credentials go to AWS only"}
+		return nil, loc, d, &InvalidError{Field: secretRefField,
+			Message: "is required with an endpoint: the operator's own credentials go to its cloud provider's own service only"}
 	}
-	bucket, err := openS3Bucket(ctx, loc, creds)
+	bucket, err := d.open(ctx, loc, secret, opts)
 	if err != nil {
-		return nil, loc, &UnavailableError{Description: "object " + loc.display(), Err: err}
+		if typed(err) {
+			return nil, loc, d, err
+		}
+		return nil, loc, d, &UnavailableError{Description: "object " + loc.display(), Err: err}
 	}
-	return bucket, loc, nil
+	return bucket, loc, d, nil
 }
 
-// origin is the scheme and host of an endpoint parseObjectURL accepted,
+// typed tells the errors a person must fix, which are passed on as they are.
+func typed(err error) bool {
+	_, invalid := IsInvalid(err)
+	_, notFound := IsNotFound(err)
+	_, notAllowed := IsEndpointNotAllowed(err)
+	return invalid || notFound || notAllowed
+}
+
+// origin is the scheme and host of an endpoint the URL's parser accepted,
 // without the rest, which may hold what must not be echoed.
 func origin(endpoint string) string {
 	u, err := url.Parse(endpoint)
@@ -247,56 +267,61 @@ func origin(endpoint string) string {
 // objectError classifies a failure to open an object: what a person must
 // fix (a missing object or bucket, refused credentials) is typed; anything
 // else is worth retrying.
-func objectError(loc objectLocation, secretRef *importsv1alpha1.LocalObjectReference, err error) error {
-	code := gcerrors.Code(err)
-	// Refused signatures and unknown keys come with codes gocloud.dev does
-	// not map, and not always as 403 (versitygw answers an unknown key with
-	// 404 XAdminUserNotFound).
-	var apiErr smithy.APIError
-	var re *awshttp.ResponseError
-	errors.As(err, &re)
-	switch {
-	case errors.As(err, &apiErr) && slices.Contains(credentialErrorCodes, apiErr.ErrorCode()):
-		code = gcerrors.PermissionDenied
-	case re != nil && (re.HTTPStatusCode() == http.StatusUnauthorized || re.HTTPStatusCode() == http.StatusForbidden):
-		code = gcerrors.PermissionDenied
-	}
-	if apiErr != nil && slices.Contains(regionErrorCodes, apiErr.ErrorCode()) {
-		msg := "names a bucket in another region than its requests were signed for: add the bucket's, as in ?region=eu-west-1"
-		if re != nil && re.Response != nil {
-			if region := re.Response.Header.Get("X-Amz-Bucket-Region"); region != "" {
-				msg = fmt.Sprintf("names a bucket in region %s: add ?region=%s", region, region)
-			}
+func objectError(d driver, loc objectLocation, secretRef *importsv1alpha1.LocalObjectReference, err error) error {
+	if d.classify != nil {
+		if typedErr := d.classify(loc, secretRef, err); typedErr != nil {
+			return typedErr
 		}
-		return &InvalidError{Field: urlField, Message: msg}
 	}
-	switch code {
+	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:
 		return &NotFoundError{Kind: KindObject, Name: loc.display()}
 	case gcerrors.PermissionDenied:
-		e := &AccessDeniedError{Description: "object " + loc.display()}
-		if secretRef != nil {
-			e.SecretName = secretRef.Name
-		}
-		return e
+		return accessDenied(loc, secretRef)
 	}
 	return &UnavailableError{Description: "object " + loc.display(), Err: err}
 }
 
-// credentialErrorCodes are the S3 error codes that mean the credentials were
-// refused.
-var credentialErrorCodes = []string{
-	"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
-	"XAdminUserNotFound",
+func accessDenied(loc objectLocation, secretRef *importsv1alpha1.LocalObjectReference) error {
+	e := &AccessDeniedError{Description: "object " + loc.display()}
+	if secretRef != nil {
+		e.SecretName = secretRef.Name
+	}
+	return e
 }
 
-// regionErrorCodes are the S3 error codes of a request signed for, or sent
-// to, another region than the bucket's.
-var regionErrorCodes = []string{"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+// webScheme tells the schemes of an endpoint: http and https.
+func webScheme(scheme string) bool { return scheme == "http" || scheme == "https" }
 
-// readCredentials reads an object store's credentials from a Secret the
-// policy lets the operator use.
-func readCredentials(ctx context.Context, reader client.Reader, namespace, name string, policy secrets.Policy) (*aws.Credentials, error) {
+// deniedStatus tells the HTTP statuses of refused credentials.
+func deniedStatus(code int) bool {
+	return code == http.StatusUnauthorized || code == http.StatusForbidden
+}
+
+// storeSecret is the Secret of an object store, as read for one open: each
+// driver takes the keys it knows.
+type storeSecret struct {
+	namespace, name string
+	data            map[string][]byte
+}
+
+// value returns the key's value, or the *NotFoundError of a missing key.
+func (s *storeSecret) value(key string) (string, error) {
+	v := string(s.data[key])
+	if v == "" {
+		return "", &NotFoundError{Kind: KindSecret, Namespace: s.namespace, Name: s.name, Key: key}
+	}
+	return v, nil
+}
+
+// invalid is the *InvalidError of a key of the Secret.
+func (s *storeSecret) invalid(key, message string) error {
+	return &InvalidError{Field: fmt.Sprintf("Secret %q key %q", s.name, key), Message: message}
+}
+
+// readStoreSecret reads an object store's Secret, one the policy lets the
+// operator use.
+func readStoreSecret(ctx context.Context, reader client.Reader, namespace, name string, policy secrets.Policy) (*storeSecret, error) {
 	secret, err := policy.Get(ctx, reader, namespace, name)
 	if err != nil {
 		if _, ok := secrets.IsNotLabelled(err); ok {
@@ -307,48 +332,7 @@ func readCredentials(ctx context.Context, reader client.Reader, namespace, name 
 		}
 		return nil, fmt.Errorf("reading Secret %q: %w", name, err)
 	}
-	creds := &aws.Credentials{
-		AccessKeyID:     string(secret.Data[SecretKeyAccessKeyID]),
-		SecretAccessKey: string(secret.Data[SecretKeySecretAccessKey]),
-		SessionToken:    string(secret.Data[SecretKeySessionToken]),
-	}
-	switch {
-	case creds.AccessKeyID == "":
-		return nil, &NotFoundError{Kind: KindSecret, Namespace: namespace, Name: name, Key: SecretKeyAccessKeyID}
-	case creds.SecretAccessKey == "":
-		return nil, &NotFoundError{Kind: KindSecret, Namespace: namespace, Name: name, Key: SecretKeySecretAccessKey}
-	}
-	return creds, nil
-}
-
-// openS3Bucket opens an S3 bucket through gocloud.dev's blob API, which the
-// gs:// and azblob:// drivers implement too.
-func openS3Bucket(ctx context.Context, loc objectLocation, creds *aws.Credentials) (*blob.Bucket, error) {
-	configure := func(o *s3.Options) {
-		o.HTTPClient = s3HTTPClient
-		if loc.region != "" {
-			o.Region = loc.region
-		}
-		if o.Region == "" {
-			o.Region = defaultRegion
-		}
-		o.UsePathStyle = loc.pathStyle
-		if loc.endpoint != "" {
-			o.BaseEndpoint = aws.String(loc.endpoint)
-		}
-	}
-	var s3Client *s3.Client
-	if creds != nil {
-		s3Client = s3.New(s3.Options{Credentials: credentials.StaticCredentialsProvider{Value: *creds}}, configure)
-	} else {
-		// The operator's own configuration names the region, unless the URL does.
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(s3HTTPClient))
-		if err != nil {
-			return nil, err
-		}
-		s3Client = s3.NewFromConfig(cfg, configure)
-	}
-	return s3blob.OpenBucket(ctx, s3Client, loc.bucket, nil)
+	return &storeSecret{namespace: namespace, name: name, data: secret.Data}, nil
 }
 
 // objectReader closes the bucket with the object.

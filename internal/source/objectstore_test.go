@@ -179,17 +179,17 @@ func TestOpenObjectFailures(t *testing.T) {
 		"an object the store has no ETag for": {
 			src:     objectSource(store.URL("failures", "copied-by-hand.json"), "good-creds"),
 			check:   isInvalid,
-			wantMsg: "names an object its store sends no ETag for",
+			wantMsg: "names an object its store sends no ETag or generation for",
 		},
 		"a bucket in another region": {
 			src:     objectSource(store.URL("failures", "there.json")+"&region=eu-west-1", "good-creds"),
 			check:   isInvalid,
 			wantMsg: "names a bucket in",
 		},
-		"a Google Cloud Storage URL": {
-			src:     objectSource("gs://bucket/file.json", ""),
+		"a URL of a store the operator knows nothing of": {
+			src:     objectSource("ftp://bucket/file.json", "good-creds"),
 			check:   func(err error) bool { _, ok := source.IsUnsupported(err); return ok },
-			wantMsg: "spec.source.objectStore with a gs:// URL is not supported yet",
+			wantMsg: "spec.source.objectStore with a ftp:// URL is not supported yet",
 		},
 		"a store that cannot be reached": {
 			src:     objectSource("s3://failures/there.json?endpoint=http://"+closedPort, "good-creds"),

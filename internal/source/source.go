@@ -170,16 +170,17 @@ func IsUnavailable(err error) (*UnavailableError, bool) {
 // Options are the operator's settings for opening sources.
 type Options struct {
 	// AmbientCredentials lets an object-store source without a secretRef use
-	// the operator's own AWS credentials (environment, shared files, the
-	// pod's role), for AWS only: never with an endpoint of the source's
+	// the operator's own credentials (its provider's default chain: AWS's,
+	// Google's Application Default Credentials, Azure's), for the provider's
+	// own service only: never with an endpoint or a domain of the source's
 	// choosing. Off by default: with it, whoever may create an import may
-	// read what the operator's role can.
+	// read what the operator's identity can.
 	AmbientCredentials bool
-	// AllowedEndpoints are the base URLs an s3:// URL's endpoint parameter
-	// may name (the manager's flag --allowed-object-store-endpoints): the
-	// Secret of the source is sent to its endpoint, which the import's
-	// author chooses. The zero value allows none, so only AWS's own
-	// endpoints (a URL without an endpoint) are used.
+	// AllowedEndpoints are the base URLs an s3:// URL's endpoint parameter,
+	// and an azblob:// URL's protocol://domain, may name (the manager's flag
+	// --allowed-object-store-endpoints): the Secret of the source is sent
+	// there, and the import's author chooses it. The zero value allows none,
+	// so only the providers' own services are used.
 	AllowedEndpoints endpoints.Allowlist
 	// SecretPolicy says which Secrets may hold an object store's
 	// credentials (the manager's flag --require-secret-label).

@@ -22,6 +22,8 @@ import (
 var (
 	k8sClient client.Client
 	store     *testenv.ObjectStore
+	gcs       *testenv.GCSEmulator
+	azurite   *testenv.Azurite
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +42,17 @@ func TestMain(m *testing.M) {
 		_ = env.Stop()
 		panic(err)
 	}
+	if gcs, err = testenv.StartGCSEmulator(); err != nil {
+		_ = env.Stop()
+		panic(err)
+	}
+	// gs:// reads go to the emulator, as an operator started with it in
+	// its environment sends them.
+	_ = os.Setenv("STORAGE_EMULATOR_HOST", gcs.Host)
+	if azurite, err = testenv.StartAzurite(); err != nil {
+		_ = env.Stop()
+		panic(err)
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		panic(err)
@@ -50,6 +63,8 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = store.Stop()
+	gcs.Stop()
+	_ = azurite.Stop()
 	if err := env.Stop(); err != nil {
 		panic(err)
 	}

@@ -5,14 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -34,22 +30,14 @@ type ObjectStore struct {
 
 	dir       string
 	accessLog string
-	cmd       *exec.Cmd
-	log       *bytes.Buffer
+	server    *server
 }
 
 // VersityGW is the path of the versitygw binary: $VERSITYGW (the Makefile
 // sets it) or, when a test runs from an editor, the first version under
 // bin/versitygw.
 func VersityGW() (string, error) {
-	if path := os.Getenv("VERSITYGW"); path != "" {
-		return path, nil
-	}
-	matches, _ := filepath.Glob(filepath.Join(RepoRoot(), "bin", "versitygw", "*", "versitygw"))
-	if len(matches) == 0 {
-		return "", errors.New("no versitygw in bin/versitygw: run 'make object-store' or set VERSITYGW")
-	}
-	return matches[0], nil
+	return findTool("VERSITYGW", "versitygw/*/versitygw", "object-store")
 }
 
 // StartObjectStore starts an empty store. Stop it when done.
@@ -79,53 +67,23 @@ func StartObjectStore() (*ObjectStore, error) {
 		Region:    "us-east-1",
 		dir:       dir,
 		accessLog: filepath.Join(logDir, "access.log"),
-		log:       &bytes.Buffer{},
 	}
 	// The credentials go through the environment, not the command line,
-	// where any process could read them.
-	s.cmd = exec.Command(bin, "--port", addr, "--region", s.Region, "--quiet", "--access-log", s.accessLog, "posix", dir)
-	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
+	// where any process could read them; an unsigned request gets a 403.
+	s.server, err = startServer("versitygw", bin,
+		[]string{"--port", addr, "--region", s.Region, "--quiet", "--access-log", s.accessLog, "posix", dir},
+		[]string{"ROOT_ACCESS_KEY_ID=" + s.AccessKey, "ROOT_SECRET_ACCESS_KEY=" + s.SecretKey}, s.Endpoint)
+	if err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	if err := s.waitReady(30 * time.Second); err != nil {
-		_ = s.Stop()
+		_ = os.RemoveAll(logDir)
 		return nil, err
 	}
 	return s, nil
 }
 
-// waitReady waits until the store answers HTTP (an unsigned request gets 403).
-func (s *ObjectStore) waitReady(timeout time.Duration) error {
-	exited := make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		close(exited)
-	}()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("versitygw exited at start: %s", s.log.String())
-		default:
-		}
-		if resp, err := client.Get(s.Endpoint); err == nil {
-			_ = resp.Body.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("versitygw did not answer on %s within %s", s.Endpoint, timeout)
-}
-
 // Stop stops the store and removes its directory.
 func (s *ObjectStore) Stop() error {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-	}
+	s.server.stop()
 	_ = os.RemoveAll(filepath.Dir(s.accessLog))
 	return os.RemoveAll(s.dir)
 }
@@ -141,16 +99,6 @@ func (s *ObjectStore) Requests(operation, bucket, key string) int {
 	// then the query, if any, or a space.
 	request := regexp.MustCompile(regexp.QuoteMeta(" s3_"+operation+" "+key+" /"+bucket+"/"+key) + "[ ?]")
 	return len(request.FindAll(log, -1))
-}
-
-// freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
 }
 
 // URL is the s3:// URL of an object in this store, as a source names it.
