@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"net"
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	. "github.com/onsi/gomega"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
@@ -57,6 +59,9 @@ func TestOpenCloudObjects(t *testing.T) {
 	content := []byte(strings.Repeat(`{"customer_id":"c1","changes":[{"op":"delete","attr":"a"}]}`+"\n", 1000))
 	createStoreSecret(t, "gcs-creds", map[string]string{source.SecretKeyGoogleCredentials: serviceAccountKey(t, nil)})
 	createStoreSecret(t, "azure-key", azuriteCredentials())
+	readSAS, err := azurite.SAS("sas", sas.ContainerPermissions{Read: true})
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	createStoreSecret(t, "azure-sas", map[string]string{source.SecretKeyAzureAccount: azurite.Account, source.SecretKeyAzureSASToken: readSAS})
 	createStoreSecret(t, "azure-connection-string", map[string]string{source.SecretKeyAzureConnectionString: "DefaultEndpointsProtocol=http;AccountName=" +
 		azurite.Account + ";AccountKey=" + azurite.Key + ";BlobEndpoint=" + azurite.ServiceURL() + ";"})
 
@@ -76,6 +81,12 @@ func TestOpenCloudObjects(t *testing.T) {
 			src:         objectSource(azurite.URL("imports", "2026/11/profiles.json"), "azure-key"),
 			opts:        azuriteOptions(),
 			description: "object azblob://imports/2026/11/profiles.json",
+		},
+		"Azure, with a SAS token": {
+			put:         func(body []byte) error { return azurite.Put(ctx, "sas", "profiles.json", body) },
+			src:         objectSource(azurite.URL("sas", "profiles.json"), "azure-sas"),
+			opts:        azuriteOptions(),
+			description: "object azblob://sas/profiles.json",
 		},
 		"Azure, with a connection string": {
 			put:         func(body []byte) error { return azurite.Put(ctx, "strings", "profiles.json", body) },
@@ -163,6 +174,13 @@ func TestOpenCloudObjectFailures(t *testing.T) {
 	createStoreSecret(t, "azure-good", azuriteCredentials())
 	createStoreSecret(t, "azure-wrong-key", map[string]string{source.SecretKeyAzureAccount: azurite.Account,
 		source.SecretKeyAzureKey: "aGlkZGVuLWJ1dC13cm9uZy1rZXktb2YtdGhlLWFjY291bnQ="})
+	listOnly, err := azurite.SAS("failures", sas.ContainerPermissions{List: true})
+	g.Expect(err).NotTo(HaveOccurred())
+	createStoreSecret(t, "azure-list-only", map[string]string{source.SecretKeyAzureAccount: azurite.Account, source.SecretKeyAzureSASToken: listOnly})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	closedPort := ln.Addr().String()
+	g.Expect(ln.Close()).To(Succeed())
 	createStoreSecret(t, "azure-no-key", map[string]string{source.SecretKeyAzureAccount: azurite.Account})
 	createStoreSecret(t, "azure-elsewhere", map[string]string{source.SecretKeyAzureConnectionString: "AccountName=" + azurite.Account +
 		";AccountKey=" + azurite.Key + ";BlobEndpoint=https://collector.example.com/" + azurite.Account})
@@ -221,6 +239,16 @@ func TestOpenCloudObjectFailures(t *testing.T) {
 			src: objectSource(azurite.URL("failures", "there.json"), "azure-wrong-key"), opts: azuriteOptions(), check: isAccessDenied,
 			wantMsg: `the store refused access to object azblob://failures/there.json with the credentials in Secret "azure-wrong-key"`,
 		},
+		"Azure: a SAS token that may not read": {
+			src: objectSource(azurite.URL("failures", "there.json"), "azure-list-only"), opts: azuriteOptions(), check: isAccessDenied,
+			wantMsg: `the store refused access to object azblob://failures/there.json with the credentials in Secret "azure-list-only"`,
+		},
+		"Azure: a service that cannot be reached, with a SAS token": {
+			src:     objectSource("azblob://failures/there.json?protocol=http&localemu=true&domain="+closedPort, "azure-list-only"),
+			opts:    source.Options{AllowedEndpoints: endpoints.MustParse("http://127.0.0.1")},
+			check:   func(err error) bool { _, ok := source.IsUnavailable(err); return ok },
+			wantMsg: "object azblob://failures/there.json could not be read",
+		},
 		"Azure: a Secret without a key or SAS": {
 			src: objectSource(azurite.URL("failures", "there.json"), "azure-no-key"), opts: azuriteOptions(), check: isNotFound,
 			wantMsg: `Secret "azure-no-key" has no key "AZURE_STORAGE_KEY"`,
@@ -260,6 +288,7 @@ func TestOpenCloudObjectFailures(t *testing.T) {
 			g.Expect(tc.check(err)).To(BeTrue(), "wrong kind of error: %T %v", err, err)
 			g.Expect(err.Error()).To(ContainSubstring(tc.wantMsg))
 			g.Expect(err.Error()).NotTo(ContainSubstring(azurite.Key), "the key must never show")
+			g.Expect(err.Error()).NotTo(ContainSubstring("sig="), "nor a SAS token's signature")
 			g.Expect(err.Error()).NotTo(ContainSubstring("hidden"), "nor anything of a Secret's")
 
 			_, err = source.Revision(ctx, k8sClient, "default", tc.src, tc.opts)

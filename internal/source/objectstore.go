@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -241,7 +242,7 @@ func openObjectBucket(ctx context.Context, reader client.Reader, namespace strin
 		if typed(err) {
 			return nil, loc, d, err
 		}
-		return nil, loc, d, &UnavailableError{Description: "object " + loc.display(), Err: err}
+		return nil, loc, d, unavailable(loc, err)
 	}
 	return bucket, loc, d, nil
 }
@@ -279,7 +280,27 @@ func objectError(d driver, loc objectLocation, secretRef *importsv1alpha1.LocalO
 	case gcerrors.PermissionDenied:
 		return accessDenied(loc, secretRef)
 	}
-	return &UnavailableError{Description: "object " + loc.display(), Err: err}
+	return unavailable(loc, err)
+}
+
+// unavailable is the *UnavailableError of a store that failed. Its cause,
+// for logs, loses the queries of the URLs it names: an Azure SAS token
+// travels in the query, and net/http's errors quote the whole URL.
+func unavailable(loc objectLocation, err error) error {
+	return &UnavailableError{Description: "object " + loc.display(), Err: withoutQueries(err)}
+}
+
+// urlQuery finds the query of a URL in a message.
+var urlQuery = regexp.MustCompile(`(https?://[^\s"'?]*)\?[^\s"']*`)
+
+// withoutQueries is err with the queries of the URLs in its message
+// replaced (it is classified before: only its message is left).
+func withoutQueries(err error) error {
+	msg := err.Error()
+	if clean := urlQuery.ReplaceAllString(msg, "$1?(query removed)"); clean != msg {
+		return errors.New(clean)
+	}
+	return err
 }
 
 func accessDenied(loc objectLocation, secretRef *importsv1alpha1.LocalObjectReference) error {

@@ -3,9 +3,11 @@ package testenv
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 )
 
 // Azurite is a running Azure Storage emulator (its blob service), installed
@@ -106,4 +108,23 @@ func (a *Azurite) Delete(ctx context.Context, container, key string) error {
 		return nil
 	}
 	return err
+}
+
+// SAS is a service SAS token of a container of the development account,
+// valid for a day, with the permissions given (such as Read).
+func (a *Azurite) SAS(container string, permissions sas.ContainerPermissions) (string, error) {
+	cred, err := azblob.NewSharedKeyCredential(a.Account, a.Key)
+	if err != nil {
+		return "", err
+	}
+	q, err := sas.BlobSignatureValues{
+		Protocol:      sas.ProtocolHTTPSandHTTP,
+		ExpiryTime:    time.Now().Add(24 * time.Hour),
+		Permissions:   permissions.String(),
+		ContainerName: container,
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		return "", err
+	}
+	return q.Encode(), nil
 }
