@@ -51,8 +51,13 @@ var azureDriver = driver{
 	params: []string{"account", "domain", "protocol", "localemu"},
 	parse:  parseAzureParams,
 	endpoint: func(loc objectLocation) string {
-		if loc.domain == "" && loc.protocol == "" && !loc.localEmulator {
-			return "" // Azure's public cloud
+		// Checked before the Secret is read when the URL alone says where
+		// requests go; azureServiceOf checks where they really go.
+		if !elsewhere(loc) {
+			return ""
+		}
+		if base := urlServiceBase(loc, loc.account); base != "" {
+			return base
 		}
 		return protocolOf(loc.protocol) + "://" + domainOf(loc.domain)
 	},
@@ -81,6 +86,12 @@ var azureDriver = driver{
 	},
 }
 
+// elsewhere tells a URL that names another service than Azure's public
+// cloud: it needs a Secret.
+func elsewhere(loc objectLocation) bool {
+	return loc.domain != "" || loc.protocol != "" || loc.localEmulator
+}
+
 // protocolOf is the protocol of the service, https unless the URL says.
 func protocolOf(p string) string {
 	if p == "" {
@@ -96,6 +107,21 @@ func domainOf(d string) string {
 	return d
 }
 
+// urlServiceBase is the base URL of the blob service of account as the
+// URL's parameters name it: the account is a subdomain of Azure's domains,
+// and the first part of the path of an emulator's. Empty without an account
+// (for an Azure domain).
+func urlServiceBase(loc objectLocation, account string) string {
+	protocol, domain := protocolOf(loc.protocol), domainOf(loc.domain)
+	if loc.localEmulator || strings.HasPrefix(domain, "127.0.0.1") || strings.HasPrefix(domain, "localhost") {
+		return protocol + "://" + domain + "/" + account
+	}
+	if account == "" {
+		return ""
+	}
+	return protocol + "://" + account + "." + domain
+}
+
 // parseAzureParams reads the parameters of an azblob:// URL.
 func parseAzureParams(loc *objectLocation, q url.Values) error {
 	loc.account, loc.domain, loc.protocol = q.Get("account"), q.Get("domain"), q.Get("protocol")
@@ -104,7 +130,7 @@ func parseAzureParams(loc *objectLocation, q url.Values) error {
 	}
 	if loc.domain != "" {
 		// A host and a port, nothing else: not echoed.
-		if d, err := url.Parse("//" + loc.domain); err != nil || d.Host != loc.domain || d.User != nil || loc.domain == "" {
+		if d, err := url.Parse("//" + loc.domain); err != nil || d.Host != loc.domain || d.User != nil {
 			return &InvalidError{Field: urlField, Message: "has a domain that is not a host name (and port), as in blob.core.windows.net"}
 		}
 	}
@@ -122,60 +148,29 @@ func parseAzureParams(loc *objectLocation, q url.Values) error {
 
 // azureService is where a container's requests go and how they are signed.
 type azureService struct {
-	// protocol, domain and emulator address the service (see serviceURL).
-	protocol, domain string
-	emulator         bool
-	account          string
+	// base is the blob service's URL, without a trailing slash.
+	base    string
+	account string
 	// key is the account's shared key, sas a SAS token; neither: the
-	// operator's own identity.
-	key, sas string
+	// operator's own identity. keyFrom is the Secret's key the key is in.
+	key, sas, keyFrom string
 }
 
-// containerURL is the URL of a container: the account is a subdomain of
-// Azure's domains, and the first part of the path of an emulator's.
+// containerURL is the URL of a container of the service.
 func (s azureService) containerURL(name string) string {
-	host := s.account + "." + s.domain
-	if s.emulator {
-		host = s.domain + "/" + s.account
-	}
-	return s.protocol + "://" + host + "/" + url.PathEscape(name)
+	return s.base + "/" + url.PathEscape(name)
 }
 
-// azureServiceOf works out the service from the URL and the Secret.
+// azureServiceOf works out the service from the URL and the Secret, and
+// checks that its credentials may go there: to Azure's public cloud over
+// https, or to a base the operator allows.
 func azureServiceOf(loc objectLocation, secret *storeSecret, opts Options) (azureService, error) {
-	s := azureService{protocol: loc.protocol, domain: loc.domain, emulator: loc.localEmulator, account: loc.account}
-	account := func(a, from string) error {
-		if s.account != "" && a != "" && a != s.account {
-			return secret.invalid(from, "names another storage account than the URL's ?account=")
-		}
-		if a != "" {
-			s.account = a
-		}
-		return nil
-	}
+	s := azureService{account: loc.account}
+	var blobEndpoint, protocol, suffix string
 	if secret != nil {
-		if cs := string(secret.data[SecretKeyAzureConnectionString]); cs != "" {
-			fields := parseConnectionString(cs)
-			if err := account(fields["AccountName"], SecretKeyAzureConnectionString); err != nil {
-				return s, err
-			}
-			s.key, s.sas = fields["AccountKey"], fields["SharedAccessSignature"]
-			if loc.domain == "" && loc.protocol == "" && !loc.localEmulator {
-				if err := s.endpointsOf(fields, secret, opts); err != nil {
-					return s, err
-				}
-			}
-			if s.key == "" && s.sas == "" {
-				return s, secret.invalid(SecretKeyAzureConnectionString, "holds neither an AccountKey nor a SharedAccessSignature")
-			}
-		} else {
-			if err := account(string(secret.data[SecretKeyAzureAccount]), SecretKeyAzureAccount); err != nil {
-				return s, err
-			}
-			s.key, s.sas = string(secret.data[SecretKeyAzureKey]), strings.TrimPrefix(string(secret.data[SecretKeyAzureSASToken]), "?")
-			if s.key == "" && s.sas == "" {
-				return s, &NotFoundError{Kind: KindSecret, Namespace: secret.namespace, Name: secret.name, Key: SecretKeyAzureKey}
-			}
+		var err error
+		if blobEndpoint, protocol, suffix, err = s.credentialsOf(secret); err != nil {
+			return s, err
 		}
 	}
 	if s.account == "" {
@@ -184,45 +179,91 @@ func azureServiceOf(loc objectLocation, secret *storeSecret, opts Options) (azur
 		}
 		return s, &NotFoundError{Kind: KindSecret, Namespace: secret.namespace, Name: secret.name, Key: SecretKeyAzureAccount}
 	}
-	if !azureAccountName.MatchString(s.account) {
-		return s, secret.invalid(SecretKeyAzureAccount, "is not a storage account's name (3 to 24 lowercase letters and digits)")
+	switch {
+	case elsewhere(loc):
+		// The URL's parameters win over a connection string's.
+		s.base = urlServiceBase(loc, s.account)
+	case blobEndpoint != "":
+		s.base = strings.TrimRight(blobEndpoint, "/")
+	default:
+		domain := azurePublicDomain
+		if suffix != "" {
+			domain = "blob." + suffix
+		}
+		s.base = protocolOf(protocol) + "://" + s.account + "." + domain
 	}
-	s.protocol, s.domain = protocolOf(s.protocol), domainOf(s.domain)
-	s.emulator = s.emulator || strings.HasPrefix(s.domain, "127.0.0.1") || strings.HasPrefix(s.domain, "localhost")
+	if s.base != azureDefaultProtocol+"://"+s.account+"."+azurePublicDomain && !opts.AllowedEndpoints.Allows(s.base) {
+		return s, &EndpointNotAllowedError{Endpoint: origin(s.base)}
+	}
 	return s, nil
 }
 
-// endpointsOf takes the service from a connection string's BlobEndpoint or
-// EndpointSuffix: outside Azure's public cloud it must be allowed, as an
-// URL's would, before anything is sent to it.
-func (s *azureService) endpointsOf(fields map[string]string, secret *storeSecret, opts Options) error {
-	s.protocol = fields["DefaultEndpointsProtocol"]
-	if suffix := fields["EndpointSuffix"]; suffix != "" {
-		s.domain = "blob." + suffix
-	}
-	if be := fields["BlobEndpoint"]; be != "" {
-		u, err := url.Parse(be)
-		if err != nil || !webScheme(u.Scheme) || u.Host == "" || u.User != nil {
-			return secret.invalid(SecretKeyAzureConnectionString, "has a BlobEndpoint that is not an http:// or https:// URL")
+// credentialsOf takes the account, its key or SAS token, and a connection
+// string's endpoints from the Secret; the account must agree with the
+// URL's, if it names one.
+func (s *azureService) credentialsOf(secret *storeSecret) (blobEndpoint, protocol, suffix string, err error) {
+	account := func(a, from string) error {
+		switch {
+		case a == "":
+			return nil
+		case !azureAccountName.MatchString(a):
+			return secret.invalid(from, "does not name a storage account (3 to 24 lowercase letters and digits)")
+		case s.account != "" && a != s.account:
+			return secret.invalid(from, "names another storage account than the URL's ?account=")
 		}
-		s.protocol, s.domain = u.Scheme, u.Host
-		if path := strings.Trim(u.Path, "/"); path != "" {
-			s.emulator = true // http://127.0.0.1:10000/devstoreaccount1
-			if s.account == "" {
-				s.account = path
-			}
-		} else if acct, rest, ok := strings.Cut(u.Host, "."); ok && (s.account == "" || s.account == acct) {
-			s.account, s.domain = acct, rest
-		}
-	}
-	if s.domain == "" || (s.domain == azurePublicDomain && protocolOf(s.protocol) == azureDefaultProtocol) {
+		s.account = a
 		return nil
 	}
-	endpoint := protocolOf(s.protocol) + "://" + s.domain
-	if !opts.AllowedEndpoints.Allows(endpoint) {
-		return &EndpointNotAllowedError{Endpoint: origin(endpoint)}
+	sasOf := func(token, from string) error {
+		token = strings.TrimPrefix(strings.TrimSpace(token), "?")
+		if _, err := url.ParseQuery(token); err != nil || strings.ContainsAny(token, "#/ ") {
+			// Not echoed: the token is the secret.
+			return secret.invalid(from, "is not a SAS token (the query part of a SAS URL)")
+		}
+		s.sas = token
+		return nil
 	}
-	return nil
+	if cs := string(secret.data[SecretKeyAzureConnectionString]); cs != "" {
+		const from = SecretKeyAzureConnectionString
+		fields := parseConnectionString(cs)
+		if err := account(fields["AccountName"], from); err != nil {
+			return "", "", "", err
+		}
+		s.key, s.keyFrom = fields["AccountKey"], from
+		if err := sasOf(fields["SharedAccessSignature"], from); err != nil {
+			return "", "", "", err
+		}
+		if s.key == "" && s.sas == "" {
+			return "", "", "", secret.invalid(from, "holds neither an AccountKey nor a SharedAccessSignature")
+		}
+		protocol, suffix, blobEndpoint = fields["DefaultEndpointsProtocol"], fields["EndpointSuffix"], fields["BlobEndpoint"]
+		if protocol != "" && !webScheme(protocol) {
+			return "", "", "", secret.invalid(from, "has a DefaultEndpointsProtocol that is neither http nor https")
+		}
+		if suffix != "" {
+			if d, err := url.Parse("//blob." + suffix); err != nil || d.Host != "blob."+suffix || d.User != nil {
+				return "", "", "", secret.invalid(from, "has an EndpointSuffix that is not a domain")
+			}
+		}
+		if blobEndpoint != "" {
+			u, err := url.Parse(blobEndpoint)
+			if err != nil || !webScheme(u.Scheme) || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return "", "", "", secret.invalid(from, "has a BlobEndpoint that is not an http:// or https:// URL")
+			}
+		}
+		return blobEndpoint, protocol, suffix, nil
+	}
+	if err := account(string(secret.data[SecretKeyAzureAccount]), SecretKeyAzureAccount); err != nil {
+		return "", "", "", err
+	}
+	s.key, s.keyFrom = string(secret.data[SecretKeyAzureKey]), SecretKeyAzureKey
+	if err := sasOf(string(secret.data[SecretKeyAzureSASToken]), SecretKeyAzureSASToken); err != nil {
+		return "", "", "", err
+	}
+	if s.key == "" && s.sas == "" {
+		return "", "", "", &NotFoundError{Kind: KindSecret, Namespace: secret.namespace, Name: secret.name, Key: SecretKeyAzureKey}
+	}
+	return "", "", "", nil
 }
 
 // parseConnectionString reads Key=Value;Key=Value.
@@ -256,7 +297,7 @@ func openAzureBucket(ctx context.Context, loc objectLocation, secret *storeSecre
 		cred, err := container.NewSharedKeyCredential(s.account, s.key)
 		if err != nil {
 			// Not echoed: the error may quote the key.
-			return nil, secret.invalid(SecretKeyAzureKey, "is not an account key (base64)")
+			return nil, secret.invalid(s.keyFrom, "holds an account key that is not base64")
 		}
 		c, err = container.NewClientWithSharedKeyCredential(containerURL, cred, clientOpts)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/gcp"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"google.golang.org/api/googleapi"
 
@@ -57,6 +59,12 @@ var gcsDriver = driver{
 		if errors.As(err, &gerr) && deniedStatus(gerr.Code) {
 			return accessDenied(loc, secretRef)
 		}
+		// Google's token endpoint refusing the key (revoked, deleted):
+		// invalid_grant, a 400.
+		var rerr *oauth2.RetrieveError
+		if errors.As(err, &rerr) && rerr.Response != nil && (rerr.Response.StatusCode == http.StatusBadRequest || deniedStatus(rerr.Response.StatusCode)) {
+			return accessDenied(loc, secretRef)
+		}
 		return nil
 	},
 }
@@ -89,12 +97,17 @@ func openGCSBucket(ctx context.Context, loc objectLocation, secret *storeSecret,
 }
 
 // serviceAccountKey is what the operator checks of a key before it is used.
+// Only these fields are passed on to Google's library: the others (such as
+// an "installed" client's, which it would try first) never reach it.
 type serviceAccountKey struct {
 	Type           string `json:"type"`
+	ProjectID      string `json:"project_id,omitempty"`
+	PrivateKeyID   string `json:"private_key_id,omitempty"`
 	ClientEmail    string `json:"client_email"`
+	ClientID       string `json:"client_id,omitempty"`
 	PrivateKey     string `json:"private_key"`
-	TokenURI       string `json:"token_uri"`
-	UniverseDomain string `json:"universe_domain"`
+	TokenURI       string `json:"token_uri,omitempty"`
+	UniverseDomain string `json:"universe_domain,omitempty"`
 }
 
 // usablePrivateKey tells a PEM RSA key in PKCS #8 or PKCS #1, as the
@@ -136,7 +149,11 @@ func gcsCredentials(ctx context.Context, secret *storeSecret) (*google.Credentia
 		return nil, secret.invalid(SecretKeyGoogleCredentials,
 			"is not a usable service account key: its client_email is missing, or its private_key is not a PEM key")
 	}
-	creds, err := google.CredentialsFromJSONWithType(ctx, []byte(raw), google.ServiceAccount, storage.ScopeReadOnly)
+	checked, err := json.Marshal(key)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := google.CredentialsFromJSONWithType(ctx, checked, google.ServiceAccount, storage.ScopeReadOnly)
 	if err != nil {
 		// Not echoed: the parser's message may quote the key.
 		return nil, secret.invalid(SecretKeyGoogleCredentials, "is not a usable service account key")
