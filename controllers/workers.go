@@ -22,7 +22,7 @@ import (
 // share, so that the others' objects go on being reconciled. Workers no one
 // else waits for are lent to a namespace whose reconciles are quick (a
 // thousand imports finishing one shared upload), since each comes back
-// soon; a share's worth of workers stays free for the others.
+// soon: up to half the workers in all, a share's worth always left free.
 
 const (
 	// defaultWorkers is how many objects of a kind are reconciled at once.
@@ -131,11 +131,15 @@ func (s *namespaceShares) take(req types.NamespacedName) (give func(), ok bool) 
 
 // room is how many more reconciles of namespace may start now, counting
 // the requests woken for it as started: what is left of its share, or, if
-// it is quick, the idle workers less a share kept for the others.
+// it is quick, the idle workers less a share kept for the others, up to
+// half the workers in all. Borrowed workers cannot be taken back: a
+// namespace whose reconciles turn slow all at once (its store hangs) keeps
+// what it borrowed until their deadlines, and half stays for the others.
 func (s *namespaceShares) room(namespace string) int {
-	own := s.limit - len(s.running[namespace]) - s.woken[namespace]
+	held := len(s.running[namespace]) + s.woken[namespace]
+	own := s.limit - held
 	if s.quick(namespace) {
-		return max(own, s.workers-s.limit-s.total)
+		return max(own, min(s.workers-s.limit-s.total, s.workers/2-held))
 	}
 	return own
 }
@@ -178,26 +182,31 @@ func (s *namespaceShares) give(namespace string, id uint64) {
 	slices.SortStableFunc(order, func(x, y string) int { return cmp.Compare(held(x), held(y)) })
 	for _, ns := range order {
 		for len(s.waiting[ns]) > 0 && s.room(ns) > 0 {
-			s.wakeNext(ns)
+			if !s.wakeNext(ns) {
+				return // the channel is full: the safety requeues bring them back
+			}
 		}
 	}
 }
 
-// wakeNext wakes the request of namespace that has waited longest.
-func (s *namespaceShares) wakeNext(namespace string) {
+// wakeNext wakes the request of namespace that has waited longest, unless
+// the wake channel is full.
+func (s *namespaceShares) wakeNext(namespace string) bool {
 	waiting := s.waiting[namespace]
 	next := waiting[0]
+	select {
+	case s.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{
+		ObjectMeta: metav1.ObjectMeta{Namespace: next.Namespace, Name: next.Name}}}:
+	default:
+		return false
+	}
 	if s.waiting[namespace] = waiting[1:]; len(s.waiting[namespace]) == 0 {
 		delete(s.waiting, namespace)
 	}
 	delete(s.queued, next)
-	select {
-	case s.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{
-		ObjectMeta: metav1.ObjectMeta{Namespace: next.Namespace, Name: next.Name}}}:
-		s.woken[namespace]++
-		s.total++
-	default: // full: its safety requeue brings it back
-	}
+	s.woken[namespace]++
+	s.total++
+	return true
 }
 
 // Watchdog notices workers that are stuck: its Check, the manager's liveness

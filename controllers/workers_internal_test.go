@@ -6,8 +6,10 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 )
 
 // sharesAt is a namespaceShares of 8 workers on a clock the test moves,
@@ -86,41 +88,50 @@ func TestNamespaceSharesLendIdleWorkersToQuickNamespaces(t *testing.T) {
 		g.Expect(s.start("a", i)).To(BeFalse(), "the share taken, a line of ten waits")
 	}
 	s.end("a", 0, quick)
-	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 5}), "a quick namespace is woken into every idle worker but a share's worth (one of its own runs)")
-	for i := 2; i <= 6; i++ {
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 3}), "a quick namespace is woken into idle workers, up to half of them (one of its own runs)")
+	for i := 2; i <= 4; i++ {
 		g.Expect(s.start("a", i)).To(BeTrue(), "the woken requests start")
 	}
-	g.Expect(s.start("a", 7)).To(BeFalse(), "a share's worth of workers stays free for the others")
+	g.Expect(s.start("a", 5)).To(BeFalse(), "half the workers at most")
 
-	g.Expect(s.start("b", 0)).To(BeTrue(), "another namespace finds them free")
+	g.Expect(s.start("b", 0)).To(BeTrue(), "another namespace finds workers free")
 	g.Expect(s.start("b", 1)).To(BeTrue())
 	g.Expect(s.start("b", 2)).To(BeFalse(), "b holds its share, and its pace is unknown")
 	s.end("a", 1, quick)
-	g.Expect(s.wokenIn()).To(BeEmpty(), "a holds more than its share, and the worker it gave back is kept for the others")
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 1}), "a borrows back what it gave")
+	g.Expect(s.start("a", 5)).To(BeTrue())
 	s.end("b", 0, quick)
 	g.Expect(s.wokenIn()).To(Equal(map[string]int{"b": 1}), "b is under its share again")
 	g.Expect(s.start("b", 2)).To(BeTrue())
+	g.Expect(s.start("b", 3)).To(BeFalse(), "b is quick now, but a share's worth of workers stays free for the others")
+	g.Expect(s.start("c", 0)).To(BeTrue(), "and a third namespace finds it")
 
-	for i := 2; i <= 4; i++ {
-		s.end("a", i, quick)
-	}
-	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 2}), "as a gives back, it borrows again what stays over the reserve")
-	g.Expect(s.start("a", 7)).To(BeTrue())
-	g.Expect(s.start("a", 8)).To(BeTrue())
-
-	// a holds 4 (5, 6, 7, 8): one of them runs long, and a stops borrowing
+	// a holds 4 (2, 3, 4, 5): they run long, and a stops borrowing
 	// before any of them ends.
 	s.t = s.t.Add(2 * time.Second)
-	s.end("b", 1, 0)
-	g.Expect(s.wokenIn()).To(BeEmpty(), "a reconcile of a under way for 2s: a borrows nothing")
-	g.Expect(s.start("a", 9)).To(BeFalse())
-	s.end("a", 5, 0)
-	s.end("a", 6, 0)
-	g.Expect(s.wokenIn()).To(BeEmpty(), "slow: a, holding 2, waits for its share")
-	s.end("a", 7, 0)
-	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 1}), "it is woken into its share only")
-	g.Expect(s.start("a", 9)).To(BeTrue())
-	g.Expect(s.start("a", 10)).To(BeFalse(), "its pace is slow now: it borrows nothing")
+	s.end("c", 0, 0)
+	g.Expect(s.wokenIn()).To(BeEmpty(), "no one borrows the worker c gave back: the reconciles of a and b under way have run for 2s")
+	s.end("a", 2, 0)
+	s.end("a", 3, 0)
+	g.Expect(s.wokenIn()).To(BeEmpty(), "a, holding 2 and slow, waits for its share")
+	s.end("a", 4, 0)
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 1}), "a is woken into its share only")
+	g.Expect(s.start("a", 6)).To(BeTrue())
+	g.Expect(s.start("a", 7)).To(BeFalse(), "its pace is slow now: it borrows nothing")
+}
+
+func TestNamespaceSharesFullWakeChannel(t *testing.T) {
+	g := NewWithT(t)
+	s := newSharesAt()
+	g.Expect(s.start("a", 0)).To(BeTrue())
+	g.Expect(s.start("a", 1)).To(BeTrue())
+	g.Expect(s.start("a", 2)).To(BeFalse())
+	for len(s.wake) < cap(s.wake) {
+		s.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{}}
+	}
+	s.end("a", 0, time.Second)
+	g.Expect(s.waiting["a"]).To(HaveLen(1), "a request that could not be woken keeps its place")
+	g.Expect(s.woken["a"]).To(BeZero())
 }
 
 func TestWatchdog(t *testing.T) {

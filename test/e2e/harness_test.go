@@ -237,6 +237,28 @@ func startStore(t testing.TB) *testenv.ObjectStore {
 	return store
 }
 
+// startGCS starts fake-gcs-server, stopped when the test ends.
+func startGCS(t testing.TB) *testenv.GCSEmulator {
+	t.Helper()
+	gcs, err := testenv.StartGCSEmulator()
+	if err != nil {
+		t.Fatalf("starting the GCS emulator: %v", err)
+	}
+	t.Cleanup(gcs.Stop)
+	return gcs
+}
+
+// startAzurite starts Azurite, stopped when the test ends.
+func startAzurite(t testing.TB) *testenv.Azurite {
+	t.Helper()
+	a, err := testenv.StartAzurite()
+	if err != nil {
+		t.Fatalf("starting Azurite: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Stop() })
+	return a
+}
+
 // putObject writes an object, making its bucket if need be.
 func putObject(t testing.TB, store *testenv.ObjectStore, bucket, key, content string) {
 	t.Helper()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/localytics-operator/localytics-operator/internal/source"
 	"github.com/localytics-operator/localytics-operator/internal/testenv"
 )
 
@@ -26,13 +28,16 @@ const (
 // simulator have a simulator of their own.
 func TestUserStories(t *testing.T) {
 	c := startCluster(t)
-	store := startStore(t)
+	store, gcs, azurite := startStore(t), startGCS(t), startAzurite(t)
 	sim := startSimulator(t, storyKey, storySecret)
+	// The manager reads gs:// objects from the emulator, as an operator
+	// whose environment names it does.
+	t.Setenv("STORAGE_EMULATOR_HOST", gcs.Host)
 	// Every simulator of the stories listens on 127.0.0.1: an entry without
 	// a port allows them all.
-	startManager(t, c, "manager", managerFlags("http://127.0.0.1", store.Endpoint)...)
+	startManager(t, c, "manager", managerFlags("http://127.0.0.1", store.Endpoint+",http://"+azurite.Domain)...)
 
-	e := &storyEnv{c: c, sim: sim, store: store}
+	e := &storyEnv{c: c, sim: sim, store: store, gcs: gcs, azurite: azurite}
 	t.Run("stories", func(t *testing.T) {
 		for _, story := range []struct {
 			name string
@@ -49,7 +54,9 @@ func TestUserStories(t *testing.T) {
 			{"AudienceList of a bad file stalls and creates nothing until fixed", storyAudienceListBadFile},
 			{"AudienceList waits for room under the per-app cap, then is created", storyAudienceListCap},
 			{"AudienceList whose create's answer was lost finds its list instead of making a second", storyAudienceListLostCreate},
-			{"both kinds from an object store; a replaced object replaces the list", storyObjectStore},
+			{"both kinds from an S3-compatible store; a replaced object replaces the list", s3Store.story},
+			{"both kinds from Google Cloud Storage; a replaced object replaces the list", gcsStore.story},
+			{"both kinds from Azure Blob Storage; a replaced object replaces the list", azureStore.story},
 		} {
 			t.Run(story.name, func(t *testing.T) {
 				t.Parallel()
@@ -67,9 +74,11 @@ func TestUserStories(t *testing.T) {
 // storyEnv is what the stories share: the cluster, the operator's
 // simulator and the object store.
 type storyEnv struct {
-	c     *cluster
-	sim   *simulator
-	store *testenv.ObjectStore
+	c       *cluster
+	sim     *simulator
+	store   *testenv.ObjectStore
+	gcs     *testenv.GCSEmulator
+	azurite *testenv.Azurite
 }
 
 // newSim starts a simulator of the story's own, for faults.
@@ -396,22 +405,74 @@ func storyAudienceListLostCreate(t *testing.T, e *storyEnv) {
 	ns.waitEvent("vip", "OutcomeUnknown")
 }
 
-// storyObjectStore: both kinds from an object store; a replaced object replaces the list.
-func storyObjectStore(t *testing.T, e *storyEnv) {
-	ns := e.c.namespace("object-store")
+// A storyStore is one kind of object store of the stories.
+type storyStore struct {
+	// app is the story's app, and the namespace's name.
+	app string
+	// secret is the manifest of the Secret named store with its credentials.
+	secret func(e *storyEnv) string
+	put    func(t *testing.T, e *storyEnv, bucket, key, content string)
+	url    func(e *storyEnv, bucket, key string) string
+}
+
+var (
+	s3Store = storyStore{
+		app:    "object-store",
+		secret: func(e *storyEnv) string { return storeSecret(e.store) },
+		put: func(t *testing.T, e *storyEnv, bucket, key, content string) {
+			putObject(t, e.store, bucket, key, content)
+		},
+		url: func(e *storyEnv, bucket, key string) string { return e.store.URL(bucket, key) },
+	}
+	gcsStore = storyStore{
+		app: "object-store-gcs",
+		secret: func(e *storyEnv) string {
+			key, err := testenv.ServiceAccountKey(nil)
+			if err != nil {
+				panic(err)
+			}
+			return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: store\nstringData:\n  %s: %q\n", source.SecretKeyGoogleCredentials, key)
+		},
+		put: func(t *testing.T, e *storyEnv, bucket, key, content string) {
+			t.Helper()
+			if err := e.gcs.Put(context.Background(), bucket, key, []byte(content)); err != nil {
+				t.Fatalf("putting gs://%s/%s: %v", bucket, key, err)
+			}
+		},
+		url: func(e *storyEnv, bucket, key string) string { return e.gcs.URL(bucket, key) },
+	}
+	azureStore = storyStore{
+		app: "object-store-azure",
+		secret: func(e *storyEnv) string {
+			return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: store\nstringData:\n  %s: %s\n  %s: %q\n",
+				source.SecretKeyAzureAccount, e.azurite.Account, source.SecretKeyAzureKey, e.azurite.Key)
+		},
+		put: func(t *testing.T, e *storyEnv, bucket, key, content string) {
+			t.Helper()
+			if err := e.azurite.Put(context.Background(), bucket, key, []byte(content)); err != nil {
+				t.Fatalf("putting azblob://%s/%s: %v", bucket, key, err)
+			}
+		},
+		url: func(e *storyEnv, bucket, key string) string { return e.azurite.URL(bucket, key) },
+	}
+)
+
+// story: both kinds from the object store; a replaced object replaces the list.
+func (st storyStore) story(t *testing.T, e *storyEnv) {
+	ns := e.c.namespace(st.app)
 	ns.apply(e.account(e.sim).manifest())
-	putObject(t, e.store, "exports", "profiles.jsonl", assign("c1", "crm", "enterprise")+"\n")
-	putObject(t, e.store, "exports", "churn.txt", "c1\nc2\n")
-	ns.apply(storeSecret(e.store) + fmt.Sprintf(`---
+	st.put(t, e, "exports", "profiles.jsonl", assign("c1", "crm", "enterprise")+"\n")
+	st.put(t, e, "exports", "churn.txt", "c1\nc2\n")
+	ns.apply(st.secret(e) + fmt.Sprintf(`---
 apiVersion: imports.localytics.dev/v1alpha1
 kind: ProfileImport
 metadata:
   name: crm
 spec:
   accountRef: {name: acme}
-  appID: object-store
+  appID: %[1]s
   source:
-    objectStore: {url: %q, secretRef: {name: store}}
+    objectStore: {url: %[2]q, secretRef: {name: store}}
 ---
 apiVersion: imports.localytics.dev/v1alpha1
 kind: AudienceList
@@ -419,23 +480,23 @@ metadata:
   name: churn
 spec:
   accountRef: {name: acme}
-  appID: object-store
+  appID: %[1]s
   audienceName: Churn
   sourceFormat: lines
   source:
-    objectStore: {url: %q, secretRef: {name: store}}
-`, e.store.URL("exports", "profiles.jsonl"), e.store.URL("exports", "churn.txt")))
+    objectStore: {url: %[3]q, secretRef: {name: store}}
+`, st.app, st.url(e, "exports", "profiles.jsonl"), st.url(e, "exports", "churn.txt")))
 	ns.wait("pi/crm", "condition=Ready")
 	ns.wait("al/churn", "condition=Ready")
-	expectProfiles(t, e.sim, "app_id=object-store", map[string]map[string]any{"c1": {"crm": "enterprise"}})
-	id := expectList(t, e.sim, "object-store", "Churn", "c1", "c2")
+	expectProfiles(t, e.sim, "app_id="+st.app, map[string]map[string]any{"c1": {"crm": "enterprise"}})
+	id := expectList(t, e.sim, st.app, "Churn", "c1", "c2")
 
 	By(t, "replacing the object")
-	putObject(t, e.store, "exports", "churn.txt", "c3\n")
+	st.put(t, e, "exports", "churn.txt", "c3\n")
 	// The object's change is seen at the next recheck of the source:
 	// the drift interval, 3s here.
 	ns.wait("al/churn", "jsonpath={.status.remoteVersion}=2")
-	if again := expectList(t, e.sim, "object-store", "Churn", "c3"); again != id {
+	if again := expectList(t, e.sim, st.app, "Churn", "c3"); again != id {
 		t.Errorf("the replaced list has id %d, want %d", again, id)
 	}
 }
