@@ -177,6 +177,9 @@ func TestOpenCloudObjectFailures(t *testing.T) {
 	listOnly, err := azurite.SAS("failures", sas.ContainerPermissions{List: true})
 	g.Expect(err).NotTo(HaveOccurred())
 	createStoreSecret(t, "azure-list-only", map[string]string{source.SecretKeyAzureAccount: azurite.Account, source.SecretKeyAzureSASToken: listOnly})
+	createStoreSecret(t, "azure-protocol-url", map[string]string{source.SecretKeyAzureConnectionString: "DefaultEndpointsProtocol=http://10.0.0.5:8080/p?x=;AccountName=" +
+		azurite.Account + ";AccountKey=" + azurite.Key})
+	createStoreSecret(t, "azure-bad-sas", map[string]string{source.SecretKeyAzureAccount: azurite.Account, source.SecretKeyAzureSASToken: "sv=1&sig=hidden#x"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	g.Expect(err).NotTo(HaveOccurred())
 	closedPort := ln.Addr().String()
@@ -260,6 +263,20 @@ func TestOpenCloudObjectFailures(t *testing.T) {
 		"Azure: a connection string to a service the operator does not allow": {
 			src: objectSource("azblob://failures/there.json", "azure-elsewhere"), opts: azuriteOptions(), check: isEndpointNotAllowed,
 			wantMsg: "names the endpoint https://collector.example.com",
+		},
+		"Azure: a connection string whose protocol is a URL": {
+			src: objectSource("azblob://failures/there.json", "azure-protocol-url"), check: isInvalid,
+			wantMsg: "has a DefaultEndpointsProtocol that is neither http nor https",
+		},
+		"Azure: an allowed domain with a tenant's account in front of it": {
+			// The allowlist names a host; the account would make it another.
+			src:  objectSource("azblob://failures/there.json?domain=storage.example.com&account=evilbucket", "azure-good"),
+			opts: source.Options{AllowedEndpoints: endpoints.MustParse("https://storage.example.com")}, check: isEndpointNotAllowed,
+			wantMsg: "names the endpoint https://evilbucket.storage.example.com",
+		},
+		"Azure: a SAS token that is not one": {
+			src: objectSource(azurite.URL("failures", "there.json"), "azure-bad-sas"), opts: azuriteOptions(), check: isInvalid,
+			wantMsg: `Secret "azure-bad-sas" key "AZURE_STORAGE_SAS_TOKEN" is not a SAS token`,
 		},
 		"Azure: a domain without a Secret": {
 			src:  objectSource(azurite.URL("failures", "there.json"), ""),

@@ -1,13 +1,16 @@
 package source
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"google.golang.org/api/googleapi"
 
 	importsv1alpha1 "github.com/localytics-operator/localytics-operator/api/v1alpha1"
+	"github.com/localytics-operator/localytics-operator/internal/testenv"
 )
 
 // A store that accepts a request and never answers must not hold a worker
@@ -39,5 +42,24 @@ func TestGCSRefusalsAreAccessDenied(t *testing.T) {
 		if _, ok := IsAccessDenied(err); !ok {
 			t.Errorf("a %d: %T %v, want an *AccessDeniedError", code, err, err)
 		}
+	}
+}
+
+// A service account key that also holds an OAuth client's fields (which
+// Google's library would try first, and fail on at the first token) is
+// passed on with a service account's fields only.
+func TestGoogleKeysArePassedOnWithTheirKnownFieldsOnly(t *testing.T) {
+	key, err := testenv.ServiceAccountKey(func(f map[string]any) {
+		f["installed"] = map[string]any{"redirect_uris": []string{"x"}, "token_uri": "http://evil.example.com"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := gcsCredentials(context.Background(), &storeSecret{name: "gcs", data: map[string][]byte{SecretKeyGoogleCredentials: []byte(key)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(creds.JSON), "installed") || strings.Contains(string(creds.JSON), "evil") {
+		t.Fatalf("the credentials passed on hold more than a service account key: %s", creds.JSON)
 	}
 }
