@@ -42,6 +42,11 @@ const (
 	// quickReconcile is how long a namespace's reconciles may take, on
 	// average, for it to borrow idle workers beyond its share.
 	quickReconcile = time.Second
+
+	// paceMemory is how long a namespace's pace is remembered after its
+	// last reconcile: a burst after a quiet while starts within its share,
+	// until its first reconciles tell how quick they are now.
+	paceMemory = time.Minute
 )
 
 // workerOptions are the controller options of a kind reconciled by workers
@@ -68,8 +73,9 @@ type namespaceShares struct {
 	woken   map[string]int
 	total   int
 	lastID  uint64
-	// pace is a moving average of the namespace's reconciles' durations.
-	pace    map[string]time.Duration
+	// pace is a moving average of the namespace's reconciles' durations,
+	// as of its last reconcile.
+	pace    map[string]pace
 	waiting map[string][]types.NamespacedName
 	queued  map[types.NamespacedName]bool
 	// wake is watched by the kind's controller: a request sent on it is
@@ -91,7 +97,7 @@ func newNamespaceShares(workers int) *namespaceShares {
 		limit:   max(1, workers/4),
 		running: map[string]map[uint64]time.Time{},
 		woken:   map[string]int{},
-		pace:    map[string]time.Duration{},
+		pace:    map[string]pace{},
 		waiting: map[string][]types.NamespacedName{},
 		queued:  map[types.NamespacedName]bool{},
 		wake:    make(chan event.GenericEvent, 1024),
@@ -109,7 +115,9 @@ func (s *namespaceShares) take(req types.NamespacedName) (give func(), ok bool) 
 	if s.woken[ns] > 0 {
 		// Whether or not this is the request woken, one of the workers
 		// kept for the namespace's woken requests is taken now.
-		s.woken[ns]--
+		if s.woken[ns]--; s.woken[ns] == 0 {
+			delete(s.woken, ns)
+		}
 		s.total--
 	}
 	if s.room(ns) <= 0 {
@@ -149,16 +157,22 @@ func (s *namespaceShares) room(namespace string) int {
 // A namespace of unknown pace is not quick.
 func (s *namespaceShares) quick(namespace string) bool {
 	p, ok := s.pace[namespace]
-	if !ok || p >= quickReconcile {
+	now := s.now()
+	if !ok || p.average >= quickReconcile || now.Sub(p.at) > paceMemory {
 		return false
 	}
-	now := s.now()
 	for _, began := range s.running[namespace] {
 		if now.Sub(began) >= quickReconcile {
 			return false
 		}
 	}
 	return true
+}
+
+// pace is how long a namespace's reconciles take, and when it was known.
+type pace struct {
+	average time.Duration
+	at      time.Time
 }
 
 // give counts the reconcile id of namespace out, and wakes as many waiting
@@ -172,10 +186,15 @@ func (s *namespaceShares) give(namespace string, id uint64) {
 		delete(s.running, namespace)
 	}
 	s.total--
-	if p, ok := s.pace[namespace]; ok {
-		s.pace[namespace] = p - p/4 + took/4
+	now := s.now()
+	if p, ok := s.pace[namespace]; ok && now.Sub(p.at) <= paceMemory {
+		s.pace[namespace] = pace{average: p.average - p.average/4 + took/4, at: now}
 	} else {
-		s.pace[namespace] = took
+		s.pace[namespace] = pace{average: took, at: now}
+	}
+	if len(s.pace) > 4*s.workers {
+		// The namespaces gone quiet are forgotten.
+		maps.DeleteFunc(s.pace, func(_ string, p pace) bool { return now.Sub(p.at) > paceMemory })
 	}
 	held := func(ns string) int { return len(s.running[ns]) + s.woken[ns] }
 	order := slices.Sorted(maps.Keys(s.waiting))

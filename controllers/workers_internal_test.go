@@ -120,6 +120,21 @@ func TestNamespaceSharesLendIdleWorkersToQuickNamespaces(t *testing.T) {
 	g.Expect(s.start("a", 7)).To(BeFalse(), "its pace is slow now: it borrows nothing")
 }
 
+func TestNamespaceSharesForgetAPaceAfterAQuietMinute(t *testing.T) {
+	g := NewWithT(t)
+	s := newSharesAt()
+	g.Expect(s.start("a", 0)).To(BeTrue())
+	s.end("a", 0, 10*time.Millisecond)
+	s.t = s.t.Add(2 * time.Minute)
+	g.Expect(s.start("a", 1)).To(BeTrue())
+	g.Expect(s.start("a", 2)).To(BeTrue())
+	for i := 3; i < 7; i++ {
+		g.Expect(s.start("a", i)).To(BeFalse(), "quick two minutes ago: a burst starts within its share")
+	}
+	s.end("a", 1, 10*time.Millisecond)
+	g.Expect(s.wokenIn()).To(Equal(map[string]int{"a": 3}), "quick again now: it borrows")
+}
+
 func TestNamespaceSharesFullWakeChannel(t *testing.T) {
 	g := NewWithT(t)
 	s := newSharesAt()
