@@ -59,7 +59,7 @@ type AudienceListReconciler struct {
 	// UploadTimeout bounds one create or replace; zero means 10m.
 	UploadTimeout time.Duration
 	// MaxConcurrentReconciles is how many lists are reconciled at once
-	// (a namespace may hold a quarter of them); zero means 8.
+	// (a namespace holds a quarter of them, and borrows up to half while its reconciles are quick; see workers.go); zero means 8.
 	MaxConcurrentReconciles int
 	// Watchdog, if set, watches the reconciles for stuck workers.
 	Watchdog *Watchdog

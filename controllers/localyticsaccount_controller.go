@@ -49,7 +49,7 @@ type LocalyticsAccountReconciler struct {
 	// controllers the same, in their SourceOptions.
 	SecretPolicy secrets.Policy
 	// MaxConcurrentReconciles is how many accounts are reconciled at once
-	// (a namespace may hold a quarter of them); zero means 8.
+	// (a namespace holds a quarter of them, and borrows up to half while its reconciles are quick; see workers.go); zero means 8.
 	MaxConcurrentReconciles int
 	// Watchdog, if set, watches the reconciles for stuck workers.
 	Watchdog *Watchdog

@@ -50,7 +50,9 @@ type ProfileImportReconciler struct {
 	// Zero means 5s and 3m.
 	PollMin, PollMax time.Duration
 	// MaxConcurrentReconciles is how many imports are reconciled at once
-	// (a namespace may hold a quarter of them); zero means 8. An upload holds a worker while the file is sent.
+	// (a namespace holds a quarter of them, and borrows up to half while
+	// its reconciles are quick; see workers.go); zero means 8. An upload
+	// holds a worker while the file is sent.
 	MaxConcurrentReconciles int
 	// Watchdog, if set, watches the reconciles for stuck workers.
 	Watchdog *Watchdog
