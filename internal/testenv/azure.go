@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"os"
 	"time"
 
@@ -43,7 +44,7 @@ func StartAzurite() (*Azurite, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, port, _ := splitHostPort(addr)
+	host, port, _ := net.SplitHostPort(addr)
 	a := &Azurite{
 		Domain:  addr,
 		Account: "devstoreaccount1",

@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -41,7 +43,7 @@ func StartGCSEmulator() (*GCSEmulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, port, _ := splitHostPort(addr)
+	host, port, _ := net.SplitHostPort(addr)
 	// Without -public-host, reads of objects answer 404.
 	s, err := startServer("fake-gcs-server", bin,
 		[]string{"-scheme", "http", "-host", host, "-port", port, "-public-host", addr, "-backend", "memory", "-log-level", "error"},
@@ -71,7 +73,8 @@ func (e *GCSEmulator) Put(ctx context.Context, bucket, key string, body []byte) 
 func (e *GCSEmulator) CreateBucket(ctx context.Context, bucket string) error {
 	body, _ := json.Marshal(map[string]string{"name": bucket})
 	err := e.call(ctx, http.MethodPost, "http://"+e.Host+"/storage/v1/b", body, http.StatusOK)
-	if err != nil && !isStatus(err, http.StatusConflict) {
+	var se *statusError
+	if err != nil && (!errors.As(err, &se) || se.code != http.StatusConflict) {
 		return err
 	}
 	return nil
@@ -96,10 +99,18 @@ func (e *GCSEmulator) call(ctx context.Context, method, u string, body []byte, w
 	defer func() { _ = resp.Body.Close() }()
 	answer, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return &statusError{code: resp.StatusCode, err: errStatus(method+" "+u, resp, answer)}
+		return &statusError{code: resp.StatusCode, msg: method + " " + u + ": " + resp.Status + ": " + string(bytes.TrimSpace(answer))}
 	}
 	return nil
 }
+
+// statusError is an answer of another status than the one expected.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
 
 var (
 	serviceAccountOnce sync.Once

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -97,23 +96,3 @@ func freeLoopbackAddr() (string, error) {
 	addr := ln.Addr().String()
 	return addr, ln.Close()
 }
-
-// errStatus is the error of an answer other than the one expected.
-func errStatus(what string, resp *http.Response, body []byte) error {
-	return errors.New(what + ": " + resp.Status + ": " + string(bytes.TrimSpace(body)))
-}
-
-// statusError is an HTTP answer of an unexpected status.
-type statusError struct {
-	code int
-	err  error
-}
-
-func (e *statusError) Error() string { return e.err.Error() }
-
-func isStatus(err error, code int) bool {
-	var se *statusError
-	return errors.As(err, &se) && se.code == code
-}
-
-func splitHostPort(addr string) (host, port string, err error) { return net.SplitHostPort(addr) }
