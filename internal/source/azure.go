@@ -52,14 +52,13 @@ var azureDriver = driver{
 	parse:  parseAzureParams,
 	endpoint: func(loc objectLocation) string {
 		// Checked before the Secret is read when the URL alone says where
-		// requests go; azureServiceOf checks where they really go.
+		// requests go (an emulator's, or an account it names); otherwise
+		// azureServiceOf checks, once the Secret names the account, before
+		// any request.
 		if !elsewhere(loc) {
 			return ""
 		}
-		if base := urlServiceBase(loc, loc.account); base != "" {
-			return base
-		}
-		return protocolOf(loc.protocol) + "://" + domainOf(loc.domain)
+		return urlServiceBase(loc, loc.account)
 	},
 	open: openAzureBucket,
 	revision: func(r *blob.Reader) string {

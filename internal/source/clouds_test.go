@@ -269,6 +269,12 @@ func TestOpenCloudObjectFailures(t *testing.T) {
 			opts: source.Options{AllowedEndpoints: endpoints.MustParse("https://storage.example.com")}, check: isEndpointNotAllowed,
 			wantMsg: "names the endpoint https://evilbucket.storage.example.com",
 		},
+		"Azure: another cloud, its account's host allowed, the account in the Secret": {
+			// Past both checks of where requests go: the host does not exist.
+			src:  objectSource("azblob://failures/there.json?domain=blob.cloud.invalid", "azure-good"),
+			opts: source.Options{AllowedEndpoints: endpoints.MustParse("https://" + azurite.Account + ".blob.cloud.invalid")}, check: isNotFound,
+			wantMsg: "object azblob://failures/there.json not found",
+		},
 		"Azure: a SAS token that is not one": {
 			src: objectSource(azurite.URL("failures", "there.json"), "azure-bad-sas"), opts: azuriteOptions(), check: isInvalid,
 			wantMsg: `Secret "azure-bad-sas" key "AZURE_STORAGE_SAS_TOKEN" is not a SAS token`,
